@@ -1,0 +1,374 @@
+"""Samplers: the generalized DDIM update (eq. 12), DDPM ancestral sampling, and ODE inversion.
+
+Every sampler sees the network only as ``eps_model(x, t) -> output`` where ``x`` is a batch
+(B, ...) and ``t`` an int64 tensor of shape (B,) on x's device. With ``prediction="eps"`` the
+output is the noise, with ``"x0"`` the clean data, with ``"v"`` the velocity
+v = sqrt(alpha_bar) eps - sqrt(1 - alpha_bar) x_0. A trained network and the exact Gaussian
+mixture denoiser (``ddim_edu.gmm``) are interchangeable.
+
+Equation numbers refer to Song, Meng, Ermon, "Denoising Diffusion Implicit Models" (ICLR 2021).
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Callable, Sequence
+from typing import NamedTuple
+
+import torch
+from tqdm.auto import tqdm
+
+from .forward import ddim_sigma, ddpm_posterior, draw_noise, make_generator, sigma_hat
+from .schedule import Schedule, check_timesteps, step_pairs
+
+EpsModel = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+PREDICTIONS = ("eps", "x0", "v")
+VARIANCES = ("eta", "sigma_hat")
+
+
+class Trajectory(NamedTuple):
+    """What a sampler visited.
+
+    x: (S + 1, *shape), x at each visited level: x_T first, the final sample last.
+    x0_pred: (S, *shape), the model's predicted x_0 at each step (eq. 9).
+    timesteps: the S timesteps in the order visited.
+    """
+
+    x: torch.Tensor
+    x0_pred: torch.Tensor
+    timesteps: list[int]
+
+
+# --- argument checks (one place) -------------------------------------------------------------
+
+
+def _check_x(name: str, x: object) -> torch.Tensor:
+    if not isinstance(x, torch.Tensor):
+        raise ValueError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
+    if x.ndim < 1 or x.shape[0] < 1:
+        raise ValueError(
+            f"{name} must have a batch dimension with at least one row, got {tuple(x.shape)}"
+        )
+    if not x.is_floating_point():
+        raise ValueError(f"{name} must be a floating-point tensor, got dtype {x.dtype}")
+    if not torch.isfinite(x).all():
+        raise ValueError(f"{name} contains NaN or infinite values; it must be finite")
+    return x
+
+
+def _check_eta(eta: object) -> float:
+    if (
+        isinstance(eta, bool)
+        or not isinstance(eta, (int, float))
+        or not math.isfinite(eta)
+        or eta < 0
+    ):
+        raise ValueError(f"eta must be a finite number >= 0 (0 = DDIM, 1 = DDPM), got {eta!r}")
+    return float(eta)
+
+
+def _check_choice(name: str, value: object, accepted: Sequence[str]) -> str:
+    if value not in accepted:
+        raise ValueError(f"{name} must be one of {', '.join(map(repr, accepted))}, got {value!r}")
+    return value  # type: ignore[return-value]
+
+
+def _check_clip(clip: object) -> float | None:
+    if clip is None:
+        return None
+    if isinstance(clip, bool) or not isinstance(clip, (int, float)) or not clip > 0:
+        raise ValueError(
+            f"clip must be None or a number > 0 (x_0 is clamped to [-clip, clip]), got {clip!r}"
+        )
+    return float(clip)
+
+
+def _check_noise(noise: object, n_steps: int, like: torch.Tensor) -> list[torch.Tensor] | None:
+    if noise is None:
+        return None
+    noise = list(noise)  # type: ignore[call-overload]
+    if len(noise) != n_steps:
+        raise ValueError(f"noise must hold one tensor per step ({n_steps}), got {len(noise)}")
+    for z in noise:
+        if not isinstance(z, torch.Tensor) or z.shape != like.shape:
+            got = tuple(z.shape) if isinstance(z, torch.Tensor) else type(z).__name__
+            raise ValueError(
+                f"each noise tensor must have the shape of x_T {tuple(like.shape)}, got {got}"
+            )
+    return [z.to(device=like.device, dtype=like.dtype) for z in noise]
+
+
+# --- the pieces of one step -----------------------------------------------------------------
+
+
+def model_output(eps_model: EpsModel, x: torch.Tensor, t: int) -> torch.Tensor:
+    """Call ``eps_model(x, t)`` with a batch of int64 timesteps and check the output's shape."""
+    t_batch = torch.full((x.shape[0],), t, dtype=torch.int64, device=x.device)
+    out = eps_model(x, t_batch)
+    if not isinstance(out, torch.Tensor) or out.shape != x.shape:
+        got = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
+        raise ValueError(
+            f"eps_model output must have the shape of its input {tuple(x.shape)}, got {got}"
+        )
+    return out.to(x.dtype)
+
+
+def eps_and_x0(
+    out: torch.Tensor, x: torch.Tensor, alpha_bar_t: float, prediction: str = "eps"
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Turn a model output into (eps, predicted x_0) at level alpha_bar_t.
+
+    eps:  x0 = (x - sqrt(1 - alpha_bar) eps) / sqrt(alpha_bar)               (eq. 9)
+    x0:   eps = (x - sqrt(alpha_bar) x0) / sqrt(1 - alpha_bar)
+    v:    x0 = sqrt(alpha_bar) x - sqrt(1 - alpha_bar) v,  eps = sqrt(1 - alpha_bar) x + sqrt(alpha_bar) v
+    """
+    sa, s1a = math.sqrt(alpha_bar_t), math.sqrt(1.0 - alpha_bar_t)
+    if prediction == "eps":
+        return out, (x - s1a * out) / sa
+    if prediction == "x0":
+        return (x - sa * out) / s1a, out
+    if prediction == "v":
+        return s1a * x + sa * out, sa * x - s1a * out
+    raise ValueError(
+        f"prediction must be one of {', '.join(map(repr, PREDICTIONS))}, got {prediction!r}"
+    )
+
+
+def ddim_step(
+    eps: torch.Tensor,
+    x0_pred: torch.Tensor,
+    alpha_bar_prev: float,
+    sigma_direction: float,
+    sigma_noise: float = 0.0,
+    z: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """The generalized update of eq. 12.
+
+    x_prev = sqrt(alpha_bar_prev) x0_pred                               "predicted x_0"
+             + sqrt(1 - alpha_bar_prev - sigma_direction^2) eps          "direction pointing to x_t"
+             + sigma_noise z                                             "random noise"
+
+    For the eta family sigma_noise = sigma_direction = sigma_t(eta); "sigma_hat" keeps the eta = 1
+    direction and only swaps the noise scale. The direction coefficient is clamped at 0 (eta > 1
+    on large steps would make it imaginary).
+    """
+    direction = math.sqrt(max(1.0 - alpha_bar_prev - sigma_direction**2, 0.0))
+    x_prev = math.sqrt(alpha_bar_prev) * x0_pred + direction * eps
+    if sigma_noise > 0.0:
+        if z is None:
+            raise ValueError("z must be given when sigma_noise > 0")
+        x_prev = x_prev + sigma_noise * z
+    return x_prev
+
+
+def ddim_coefficients(
+    schedule: Schedule, taus: list[int], eta: float = 0.0, variance: str = "eta"
+) -> list[tuple[int, float, float, float, float]]:
+    """Per step: (t, alpha_bar_t, alpha_bar_prev, sigma_direction, sigma_noise), computed in float64.
+
+    The pair (t, t_prev) comes from the sub-sequence itself; the last step lands on alpha_bar = 1
+    and adds no noise (as DDPM's final step, z = 0 at t = 1 in Ho et al.'s Algorithm 2).
+    """
+    coeffs = []
+    for t, t_prev in step_pairs(taus):
+        a_t, a_prev = schedule.alpha_bar_at(t), schedule.alpha_bar_at(t_prev)
+        if variance == "eta":
+            s_dir = s_noise = ddim_sigma(a_t, a_prev, eta)
+        else:
+            s_dir, s_noise = ddim_sigma(a_t, a_prev, 1.0), sigma_hat(a_t, a_prev)
+        if t_prev < 0:
+            s_noise = 0.0
+        coeffs.append((t, a_t, a_prev, s_dir, s_noise))
+    return coeffs
+
+
+def _finish(x: torch.Tensor, name: str) -> None:
+    if not torch.isfinite(x).all():
+        warnings.warn(f"{name} produced NaN or infinite values", RuntimeWarning, stacklevel=3)
+
+
+# --- samplers ---------------------------------------------------------------------------------
+
+
+@torch.no_grad()
+def ddim_sample(
+    eps_model: EpsModel,
+    x_T: torch.Tensor,  # noqa: N803
+    schedule: Schedule,
+    timesteps: Sequence[int],
+    eta: float = 0.0,
+    *,
+    variance: str = "eta",
+    clip: float | None = None,
+    prediction: str = "eps",
+    generator: torch.Generator | int | None = None,
+    noise: Sequence[torch.Tensor] | None = None,
+    return_trajectory: bool = False,
+    progress: bool = True,
+) -> torch.Tensor | tuple[torch.Tensor, Trajectory]:
+    """Sample with the generalized DDIM update (eq. 12) along a descending list of timesteps.
+
+    Args:
+        eps_model: ``eps_model(x, t)``; see the module docstring.
+        x_T: (B, ...) starting noise, float32 or float64 (the sampler works in its dtype).
+        schedule: the schedule the model was trained with.
+        timesteps: descending distinct ints, e.g. ``ddim_edu.schedule.timesteps(S, T, spacing)``.
+        eta: 0 gives DDIM (deterministic), 1 gives DDPM's posterior variance (eq. 16).
+        variance: ``"eta"`` or ``"sigma_hat"`` (DDPM's larger variance; ``eta`` is then ignored).
+        clip: clamp the predicted x_0 to [-clip, clip] before it enters the update (the
+            direction term keeps the model's eps).
+        prediction: what the model outputs, ``"eps"``, ``"x0"`` or ``"v"``.
+        generator: a CPU ``torch.Generator`` or an int seed; noise is drawn on the CPU and moved
+            to x_T's device, so a seed gives the same samples on every device.
+        noise: optional list of S tensors shaped like x_T, used instead of drawing.
+        return_trajectory: also return a ``Trajectory``.
+        progress: show a progress bar.
+
+    Returns:
+        x_0 of x_T's shape, or (x_0, Trajectory) when ``return_trajectory``.
+    """
+    x = _check_x("x_T", x_T)
+    taus = check_timesteps(timesteps, schedule.T)
+    variance = _check_choice("variance", variance, VARIANCES)
+    eta = _check_eta(eta)
+    prediction = _check_choice("prediction", prediction, PREDICTIONS)
+    clip = _check_clip(clip)
+    gen = make_generator(generator)
+    zs = _check_noise(noise, len(taus), x)
+
+    xs, x0s = [x], []
+    coeffs = ddim_coefficients(schedule, taus, eta, variance)
+    for i, (t, a_t, a_prev, s_dir, s_noise) in enumerate(
+        tqdm(coeffs, disable=not progress, leave=False)
+    ):
+        eps, x0_pred = eps_and_x0(model_output(eps_model, x, t), x, a_t, prediction)
+        if clip is not None:
+            x0_pred = x0_pred.clamp(-clip, clip)
+        z = None
+        if s_noise > 0.0:
+            z = zs[i] if zs is not None else draw_noise(x.shape, like=x, generator=gen)
+        x = ddim_step(eps, x0_pred, a_prev, s_dir, s_noise, z)
+        if return_trajectory:
+            xs.append(x)
+            x0s.append(x0_pred)
+    _finish(x, "ddim_sample")
+    if return_trajectory:
+        return x, Trajectory(torch.stack(xs), torch.stack(x0s), taus)
+    return x
+
+
+@torch.no_grad()
+def ddpm_sample(
+    eps_model: EpsModel,
+    x_T: torch.Tensor,  # noqa: N803
+    schedule: Schedule,
+    *,
+    variance: str = "posterior",
+    clip: float | None = None,
+    prediction: str = "eps",
+    generator: torch.Generator | int | None = None,
+    noise: Sequence[torch.Tensor] | None = None,
+    return_trajectory: bool = False,
+    progress: bool = True,
+) -> torch.Tensor | tuple[torch.Tensor, Trajectory]:
+    """Ancestral DDPM sampling over all T steps (Ho et al. 2020, Algorithm 2).
+
+    Each step draws x_{t-1} ~ N(c0 x0_pred + ct x_t, var) with DDPM's posterior coefficients;
+    ``variance="posterior"`` uses beta-tilde (equal to DDIM with eta = 1, S = T), ``"beta"``
+    uses beta_t (equal to DDIM's "sigma_hat" with S = T). The last step adds no noise.
+    Other arguments as in ``ddim_sample``; ``noise`` holds T tensors.
+    """
+    x = _check_x("x_T", x_T)
+    variance = _check_choice("variance", variance, ("posterior", "beta"))
+    prediction = _check_choice("prediction", prediction, PREDICTIONS)
+    clip = _check_clip(clip)
+    gen = make_generator(generator)
+    T = schedule.T  # noqa: N806
+    zs = _check_noise(noise, T, x)
+
+    xs, x0s = [x], []
+    for i, t in enumerate(tqdm(range(T - 1, -1, -1), total=T, disable=not progress, leave=False)):
+        a_t, a_prev = schedule.alpha_bar_at(t), schedule.alpha_bar_at(t - 1)
+        _, x0_pred = eps_and_x0(model_output(eps_model, x, t), x, a_t, prediction)
+        if clip is not None:
+            x0_pred = x0_pred.clamp(-clip, clip)
+        c0, ct, var = ddpm_posterior(a_t, a_prev)
+        x = c0 * x0_pred + ct * x
+        if t > 0:
+            std = math.sqrt(var) if variance == "posterior" else math.sqrt(float(schedule.betas[t]))
+            z = zs[i] if zs is not None else draw_noise(x.shape, like=x, generator=gen)
+            x = x + std * z
+        if return_trajectory:
+            xs.append(x)
+            x0s.append(x0_pred)
+    _finish(x, "ddpm_sample")
+    if return_trajectory:
+        return x, Trajectory(torch.stack(xs), torch.stack(x0s), list(range(T - 1, -1, -1)))
+    return x
+
+
+@torch.no_grad()
+def ddim_invert(
+    eps_model: EpsModel,
+    x_0: torch.Tensor,
+    schedule: Schedule,
+    timesteps: Sequence[int],
+    *,
+    prediction: str = "eps",
+    return_trajectory: bool = False,
+    progress: bool = True,
+) -> torch.Tensor | tuple[torch.Tensor, Trajectory]:
+    """Encode x_0 into x_T by running the DDIM ODE (eta = 0) forwards in time (section 4.3).
+
+    ``timesteps`` is the same descending list that ``ddim_sample`` takes; it is walked upwards.
+    Each step is an explicit Euler step of eq. 14 in sigma = sqrt((1 - alpha_bar)/alpha_bar):
+    the model is evaluated at the level the step starts from (at the first step, x_0 itself is
+    evaluated at the smallest timestep, since no timestep has alpha_bar = 1). Decoding the result
+    with ``ddim_sample(..., eta=0)`` on the same timesteps reconstructs x_0 up to discretisation
+    error, which falls as S grows.
+
+    Returns x at ``timesteps[0]`` (and a Trajectory whose ``x`` runs from x_0 up to x_T).
+    """
+    x = _check_x("x_0", x_0)
+    taus = check_timesteps(timesteps, schedule.T)
+    prediction = _check_choice("prediction", prediction, PREDICTIONS)
+    ascending = taus[::-1]
+    # (level the step starts from, timestep the model is evaluated at, level it lands on)
+    starts = [-1, *ascending[:-1]]
+    xs, x0s = [x], []
+    for t_from, t_to in tqdm(
+        list(zip(starts, ascending, strict=True)), disable=not progress, leave=False
+    ):
+        t_eval = max(t_from, ascending[0])
+        a_from = schedule.alpha_bar_at(t_from)
+        a_eval = schedule.alpha_bar_at(t_eval)
+        eps, _ = eps_and_x0(model_output(eps_model, x, t_eval), x, a_eval, prediction)
+        x0_pred = (x - math.sqrt(1.0 - a_from) * eps) / math.sqrt(a_from)
+        x = ddim_step(eps, x0_pred, schedule.alpha_bar_at(t_to), 0.0)
+        if return_trajectory:
+            xs.append(x)
+            x0s.append(x0_pred)
+    _finish(x, "ddim_invert")
+    if return_trajectory:
+        return x, Trajectory(torch.stack(xs), torch.stack(x0s), ascending)
+    return x
+
+
+def to_ode_coordinates(
+    x: torch.Tensor, alpha_bar: float | torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(x_bar, sigma) of eq. 13: x_bar = x / sqrt(alpha_bar), sigma = sqrt((1 - alpha_bar) / alpha_bar).
+
+    In these coordinates DDIM (eta = 0) is Euler's method on d x_bar = eps(x_bar / sqrt(sigma^2 + 1)) d sigma.
+    ``alpha_bar`` may be a float or a tensor broadcastable against x (e.g. one value per row of a
+    trajectory, shape (S + 1, 1, 1)).
+    """
+    a = torch.as_tensor(alpha_bar, dtype=torch.float64)
+    sigma = torch.sqrt((1.0 - a) / a)
+    return x / torch.sqrt(a).to(x.dtype), sigma
+
+
+def trajectory_alpha_bars(schedule: Schedule, taus: Sequence[int]) -> torch.Tensor:
+    """alpha_bar at each level of a ``ddim_sample`` trajectory: taus, then 1; float64 (S + 1,)."""
+    return torch.tensor([schedule.alpha_bar_at(t) for t in [*taus, -1]], dtype=torch.float64)
