@@ -75,13 +75,22 @@ def noise_floor(
     distance: Callable[[torch.Tensor, torch.Tensor], float] = sliced_wasserstein,
     repeats: int = 3,
     seed: int = 1234,
+    reference: torch.Tensor | None = None,
 ) -> tuple[float, float]:
     """Mean and standard deviation of ``distance`` between two independent true samples of size n.
 
     ``sample(n, generator)`` draws from the true distribution (e.g. ``GaussianMixture.sample``).
+    When ``reference`` is given (the true sample that the samplers' outputs are compared with),
+    each repeat compares a fresh true sample of size n with it instead: then the floor and the
+    table's cells share the reference's own sampling noise.
     """
     gen = torch.Generator().manual_seed(seed)
-    vals = torch.tensor([distance(sample(n, gen), sample(n, gen)) for _ in range(repeats)])
+    vals = torch.tensor(
+        [
+            distance(sample(n, gen), sample(n, gen) if reference is None else reference)
+            for _ in range(repeats)
+        ]
+    )
     return float(vals.mean()), float(vals.std()) if repeats > 1 else 0.0
 
 

@@ -1,0 +1,43 @@
+# ddim-edu: two commands on a new machine
+#   make demo   create .venv, install the package, run the main job, write figures/
+#   make test   install what the tests need, run the linter and the whole test suite
+
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip
+# torch is installed first and pinned: an unpinned torch can pull a multi-GB CUDA build.
+# With a GPU, choose your build: make demo TORCH_SPEC="torch --index-url https://download.pytorch.org/whl/cu126"
+TORCH_SPEC ?= torch==2.13.0
+
+.PHONY: demo test lint format install clean
+
+$(VENV)/.core: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip
+	$(PIP) install --quiet $(TORCH_SPEC)
+	$(PIP) install --quiet -e .
+	touch $@
+
+$(VENV)/.dev: $(VENV)/.core
+	$(PIP) install --quiet -e ".[dev]"
+	touch $@
+
+install: $(VENV)/.core
+
+demo: $(VENV)/.core
+	$(PY) -m ddim_edu demo
+
+lint: $(VENV)/.dev
+	$(PY) -m ruff check ddim_edu tests
+	$(PY) -m ruff format --check ddim_edu tests
+
+format: $(VENV)/.dev
+	$(PY) -m ruff format ddim_edu tests
+	$(PY) -m ruff check --fix ddim_edu tests
+
+test: lint
+	DDIM_EDU_FAST=1 $(PY) -m pytest -q
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info
