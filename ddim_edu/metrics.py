@@ -8,6 +8,7 @@ that, so a table can say "3x the floor" instead of a bare number.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import torch
 
@@ -110,3 +111,152 @@ def mixture_moments(x: torch.Tensor, mixture) -> tuple[torch.Tensor, torch.Tenso
     diff = x[:, None, :] - means[None]  # (N, K, d)
     covs = torch.einsum("nk,nki,nkj->kij", r, diff, diff) / mass[:, None, None]
     return weights, means, covs
+
+
+# --- feature-space metrics (digits-FID and KID) ----------------------------------------------------
+
+
+def _sqrtm_psd(m: torch.Tensor) -> torch.Tensor:
+    vals, vecs = torch.linalg.eigh((m + m.T) / 2)
+    return (vecs * vals.clamp(min=0).sqrt()) @ vecs.T
+
+
+def frechet_distance(f1: torch.Tensor, f2: torch.Tensor) -> float:
+    """Frechet distance between Gaussians fitted to two feature sets (N, d) and (M, d).
+
+    |mu1 - mu2|^2 + tr(C1 + C2 - 2 (C1^1/2 C2 C1^1/2)^1/2), computed in float64. Like FID it is
+    biased upwards at finite sample size, so compare values at equal sizes, beside the floor.
+    """
+    f1, f2 = _points("f1", f1), _points("f2", f2)
+    if f1.shape[1] != f2.shape[1]:
+        raise ValueError(
+            f"f1 and f2 must have the same dimension, got {f1.shape[1]} and {f2.shape[1]}"
+        )
+    mu1, mu2 = f1.mean(0), f2.mean(0)
+    c1, c2 = torch.cov(f1.T).reshape(f1.shape[1], -1), torch.cov(f2.T).reshape(f2.shape[1], -1)
+    s1 = _sqrtm_psd(c1)
+    cross = _sqrtm_psd(s1 @ c2 @ s1)
+    return float(
+        ((mu1 - mu2) ** 2).sum() + torch.trace(c1) + torch.trace(c2) - 2 * torch.trace(cross)
+    )
+
+
+def kernel_inception_distance(
+    f1: torch.Tensor, f2: torch.Tensor, subsets: int = 20, subset_size: int = 500, seed: int = 0
+) -> tuple[float, float]:
+    """Unbiased KID: MMD^2 with the kernel (a.b / d + 1)^3, mean and std over random subsets.
+
+    Unbiased, so two samples of the same distribution average ~0 (single values may be < 0).
+    """
+    f1, f2 = _points("f1", f1), _points("f2", f2)
+    d = f1.shape[1]
+    m = min(subset_size, f1.shape[0], f2.shape[0])
+    gen = torch.Generator().manual_seed(seed)
+    vals = []
+    for _ in range(subsets):
+        a = f1[torch.randperm(f1.shape[0], generator=gen)[:m]]
+        b = f2[torch.randperm(f2.shape[0], generator=gen)[:m]]
+        kaa, kbb, kab = (a @ a.T / d + 1) ** 3, (b @ b.T / d + 1) ** 3, (a @ b.T / d + 1) ** 3
+        off = m * (m - 1)
+        vals.append(
+            (kaa.sum() - kaa.diagonal().sum()) / off
+            + (kbb.sum() - kbb.diagonal().sum()) / off
+            - 2 * kab.mean()
+        )
+    v = torch.stack(vals)
+    return float(v.mean()), float(v.std()) if subsets > 1 else 0.0
+
+
+# --- sample quality of generated digits ----------------------------------------------------------
+
+
+@dataclass
+class DigitsScore:
+    """Quality of a set of generated digits; each distance comes with its real-vs-real floor."""
+
+    n: int  # generated samples scored
+    fid: float  # digits-FID against reference half A, averaged over chunks of the floor's size
+    fid_floor: float  # digits-FID between the two real halves at the same size
+    kid: float  # unbiased KID against half A (mean over subsets)
+    kid_std: float
+    kid_floor: float  # KID between the two real halves
+    confident: float  # fraction the classifier assigns to a class with probability >= 0.9
+    class_fractions: list[float]  # fraction of samples per predicted class 0..9
+    class_tv: float  # total variation distance of that histogram from uniform (0 = uniform)
+
+    def summary(self) -> str:
+        return (
+            f"digits-FID {self.fid:.2f} (floor {self.fid_floor:.2f}, {self.fid / self.fid_floor:.1f}x), "
+            f"KID {self.kid * 1e3:.2f}e-3 (floor {self.kid_floor * 1e3:.2f}e-3), "
+            f"{self.confident:.0%} confident, class TV {self.class_tv:.3f}, n = {self.n}"
+        )
+
+
+class DigitsQuality:
+    """digits-FID, KID and classifier statistics in the shipped digit classifier's feature space.
+
+    The 1797 real digits are split into two fixed stratified halves, A (the reference) and B.
+    A generated set is cut into chunks of |B| samples; its FID is the mean of FID(chunk, A), and
+    the floor is FID(B, A): the same statistic for real digits at the same sample size.
+    """
+
+    def __init__(self, classifier=None, seed: int = 0, device: str | torch.device = "cpu") -> None:
+        from .data import digits_split, load_digits
+        from .pretrained import load
+
+        self.device = torch.device(device)
+        self.classifier = (classifier or load("digits_classifier")).to(self.device).eval()
+        real, labels = load_digits()
+        a_idx, b_idx = digits_split(0.5, seed=seed)
+        self.scale = 1.0
+        feats = self.features(real)
+        # one scalar so that the real features have unit mean variance: readable numbers, same ratios
+        self.scale = float(feats.var(0).mean().sqrt())
+        self.ref = feats[a_idx] / self.scale
+        self.other = feats[b_idx] / self.scale
+        self.fid_floor = frechet_distance(self.other, self.ref)
+        self.kid_floor, _ = kernel_inception_distance(self.other, self.ref)
+
+    @torch.no_grad()
+    def _run(self, x: torch.Tensor, fn, batch: int = 2048) -> torch.Tensor:
+        if not isinstance(x, torch.Tensor) or x.ndim != 4 or tuple(x.shape[1:]) != (1, 8, 8):
+            got = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
+            raise ValueError(f"samples must have shape (N, 1, 8, 8), got {got}")
+        if not torch.isfinite(x).all():
+            raise ValueError("samples contain NaN or infinite values")
+        x = x.float().clamp(-1, 1)
+        return torch.cat(
+            [fn(x[i : i + batch].to(self.device)).cpu() for i in range(0, x.shape[0], batch)]
+        )
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """(N, 1, 8, 8) in [-1, 1] -> (N, 64) float64 features."""
+        return self._run(x, self.classifier.features).double()
+
+    def probabilities(self, x: torch.Tensor) -> torch.Tensor:
+        return self._run(x, lambda z: torch.softmax(self.classifier(z), 1))
+
+    def __call__(self, samples: torch.Tensor) -> DigitsScore:
+        f = self.features(samples) / self.scale
+        n = f.shape[0]
+        m = self.other.shape[0]
+        if n >= m:
+            fids = [frechet_distance(f[i : i + m], self.ref) for i in range(0, n - m + 1, m)]
+            floor = self.fid_floor
+        else:
+            fids = [frechet_distance(f, self.ref)]
+            floor = frechet_distance(self.other[:n], self.ref)
+        kid, kid_std = kernel_inception_distance(f, self.ref)
+        p = self.probabilities(samples)
+        hist = torch.bincount(p.argmax(1), minlength=10).double() / n
+        return DigitsScore(
+            n=n,
+            fid=sum(fids) / len(fids),
+            fid_floor=floor,
+            kid=kid,
+            kid_std=kid_std,
+            kid_floor=self.kid_floor,
+            confident=float((p.max(1).values >= 0.9).double().mean()),
+            class_fractions=[round(float(v), 4) for v in hist],
+            class_tv=float(0.5 * (hist - 0.1).abs().sum()),
+        )

@@ -1,0 +1,201 @@
+"""Data that needs no download: the handwritten digits, 2-D distributions, and your own images.
+
+Digits: scikit-learn's copy of the UCI optical digits (1797 images of 8x8, 10 classes, pixel
+levels 0..16), shipped in ``ddim_edu/assets/digits.npz`` (45 kB). A level v becomes
+x = 2 (v + 0.5) / 17 - 1, the centre of its bin in [-1, 1]; for training, ``dequantize`` spreads
+it uniformly over the bin, x = 2 (v + u) / 17 - 1 with u ~ U[0, 1), so that the model learns a
+density rather than 17 spikes.
+
+Every data set offers ``batch(n, generator)``: a fresh training batch drawn with a CPU generator.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .gmm import GaussianMixture
+
+ASSETS = Path(__file__).parent / "assets"
+DIGIT_LEVELS = 17  # pixel values 0..16
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp")
+
+
+# --- digits ------------------------------------------------------------------------------------
+
+
+def digit_levels() -> tuple[torch.Tensor, torch.Tensor]:
+    """The raw digits: levels (1797, 1, 8, 8) uint8 in 0..16 and labels (1797,) int64."""
+    with np.load(ASSETS / "digits.npz", allow_pickle=False) as f:
+        images, labels = f["images"], f["labels"]
+    return torch.from_numpy(images).unsqueeze(1), torch.from_numpy(labels.astype(np.int64))
+
+
+def levels_to_unit(levels: torch.Tensor, u: torch.Tensor | float = 0.5) -> torch.Tensor:
+    """x = 2 (v + u) / 17 - 1: u = 0.5 gives bin centres, u ~ U[0, 1) dequantises."""
+    return 2.0 * (levels.float() + u) / DIGIT_LEVELS - 1.0
+
+
+def unit_to_levels(x: torch.Tensor) -> torch.Tensor:
+    """Inverse of ``levels_to_unit``: the level (0..16, uint8) whose bin holds x (clamped)."""
+    v = torch.floor((x.float() + 1.0) / 2.0 * DIGIT_LEVELS)
+    return v.clamp(0, DIGIT_LEVELS - 1).to(torch.uint8)
+
+
+def load_digits() -> tuple[torch.Tensor, torch.Tensor]:
+    """Digits as float32 (1797, 1, 8, 8) in [-1, 1] (bin centres) and labels (1797,) int64."""
+    levels, labels = digit_levels()
+    return levels_to_unit(levels), labels
+
+
+def digits_split(test_fraction: float = 0.2, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """A stratified split of the 1797 digits: (train indices, test indices), fixed by ``seed``."""
+    if not 0.0 < test_fraction < 1.0:
+        raise ValueError(f"test_fraction must lie in (0, 1), got {test_fraction}")
+    _, labels = digit_levels()
+    gen = torch.Generator().manual_seed(seed)
+    train, test = [], []
+    for c in range(10):
+        idx = torch.nonzero(labels == c).flatten()
+        idx = idx[torch.randperm(idx.numel(), generator=gen)]
+        k = round(test_fraction * idx.numel())
+        test.append(idx[:k])
+        train.append(idx[k:])
+    return torch.cat(train).sort().values, torch.cat(test).sort().values
+
+
+# --- 2-D distributions ---------------------------------------------------------------------------
+
+
+def two_moons(
+    n: int, generator: torch.Generator | None = None, noise: float = 0.08
+) -> torch.Tensor:
+    """Two interleaved half circles, centred and scaled to unit size, (n, 2) float64."""
+    k = torch.randint(0, 2, (n,), generator=generator)
+    theta = math.pi * torch.rand(n, generator=generator, dtype=torch.float64)
+    outer = torch.stack([torch.cos(theta), torch.sin(theta)], 1)
+    inner = torch.stack([1 - torch.cos(theta), 0.5 - torch.sin(theta)], 1)
+    x = torch.where(k[:, None] == 0, outer, inner)
+    x = x + noise * torch.randn(n, 2, generator=generator, dtype=torch.float64)
+    return (x - torch.tensor([0.5, 0.25], dtype=torch.float64)) * 1.2
+
+
+def swiss_roll(
+    n: int, generator: torch.Generator | None = None, noise: float = 0.04
+) -> torch.Tensor:
+    """A 2-D spiral r = s, angle = s for s in [1.5 pi, 4.5 pi], scaled to about [-1.4, 1.4], (n, 2)."""
+    s = 1.5 * math.pi * (1 + 2 * torch.rand(n, generator=generator, dtype=torch.float64))
+    x = torch.stack([s * torch.cos(s), s * torch.sin(s)], 1) / 10.0
+    return x + noise * torch.randn(n, 2, generator=generator, dtype=torch.float64)
+
+
+# --- your own images -------------------------------------------------------------------------------
+
+
+def load_image_folder(
+    path: str | Path, size: int | None = None, channels: int | None = None
+) -> torch.Tensor:
+    """Every image in a folder (PNG, JPEG, ...; not recursive) as float32 (N, C, H, W) in [-1, 1].
+
+    Args:
+        size: resize every image to size x size (bicubic). Without it all images must share a size.
+        channels: 1 (grayscale) or 3 (RGB); by default 1 if every image is grayscale, else 3.
+    """
+    from PIL import Image
+
+    folder = Path(path)
+    if not folder.is_dir():
+        raise ValueError(f"image folder {str(folder)!r} does not exist or is not a folder")
+    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    if not files:
+        raise ValueError(
+            f"image folder {str(folder)!r} holds no images (accepted: {', '.join(IMAGE_SUFFIXES)})"
+        )
+    if channels not in (None, 1, 3):
+        raise ValueError(f"channels must be 1, 3 or None (automatic), got {channels!r}")
+    if size is not None and (isinstance(size, bool) or not isinstance(size, int) or size < 1):
+        raise ValueError(f"size must be a positive integer or None, got {size!r}")
+    images = []
+    for f in files:
+        try:
+            with Image.open(f) as im:
+                im.load()
+                images.append(im.copy())
+        except OSError as err:
+            raise ValueError(f"cannot read image {str(f)!r}: {err}") from None
+    if channels is None:
+        channels = 1 if all(im.mode in ("1", "L", "LA", "I", "I;16", "F") for im in images) else 3
+    mode = "L" if channels == 1 else "RGB"
+    sizes = {im.size for im in images}
+    if size is None and len(sizes) > 1:
+        shown = ", ".join(f"{w}x{h}" for w, h in sorted(sizes)[:4])
+        raise ValueError(
+            f"images in {str(folder)!r} have different sizes ({shown}); pass size= to resize them"
+        )
+    arrays = []
+    for im in images:
+        im = im.convert(mode)
+        if size is not None and im.size != (size, size):
+            im = im.resize((size, size), Image.Resampling.BICUBIC)
+        a = np.asarray(im, dtype=np.float32) / 255.0
+        arrays.append(a[None] if a.ndim == 2 else a.transpose(2, 0, 1))
+    return torch.from_numpy(np.stack(arrays)) * 2.0 - 1.0
+
+
+# --- training sets ---------------------------------------------------------------------------------
+
+
+@dataclass
+class Dataset:
+    """A training set: ``batch(n, generator)`` draws n training examples (float32)."""
+
+    name: str
+    shape: tuple[int, ...]  # one example's shape
+    images: torch.Tensor | None = None  # for finite image sets
+    levels: torch.Tensor | None = None  # digits: raw levels, dequantised per batch
+    sampler: object = None  # for 2-D sets: sampler(n, generator) -> (n, d)
+
+    def __len__(self) -> int:
+        if self.levels is not None:
+            return self.levels.shape[0]
+        return self.images.shape[0] if self.images is not None else 0
+
+    def batch(self, n: int, generator: torch.Generator) -> torch.Tensor:
+        if self.levels is not None:
+            idx = torch.randint(0, self.levels.shape[0], (n,), generator=generator)
+            u = torch.rand(self.levels[idx].shape, generator=generator)
+            return levels_to_unit(self.levels[idx], u)
+        if self.images is not None:
+            idx = torch.randint(0, self.images.shape[0], (n,), generator=generator)
+            return self.images[idx]
+        return self.sampler(n, generator).float()
+
+    def describe(self) -> str:
+        size = f"{len(self)} images" if len(self) else "an endless stream"
+        return f"{self.name}: {size} of shape {self.shape}"
+
+
+TWO_D = ("gmm", "moons", "swissroll")
+
+
+def get_dataset(name: str, image_size: int | None = None, channels: int | None = None) -> Dataset:
+    """ "digits", "gmm", "moons", "swissroll", or the path of an image folder."""
+    if name == "digits":
+        levels, _ = digit_levels()
+        return Dataset("digits", (1, 8, 8), levels=levels)
+    if name == "gmm":
+        return Dataset("gmm", (2,), sampler=GaussianMixture.example_2d().sample)
+    if name == "moons":
+        return Dataset("moons", (2,), sampler=two_moons)
+    if name == "swissroll":
+        return Dataset("swissroll", (2,), sampler=swiss_roll)
+    if Path(name).is_dir():
+        images = load_image_folder(name, size=image_size, channels=channels)
+        return Dataset(f"folder:{name}", tuple(images.shape[1:]), images=images)
+    raise ValueError(
+        f"data must be one of 'digits', 'gmm', 'moons', 'swissroll' or an existing image folder, got {name!r}"
+    )

@@ -1,0 +1,333 @@
+"""Training with DDPM's "simple" loss, EMA weights and atomic, resumable checkpoints.
+
+Theorem 1 of the DDIM paper: for every sigma, the variational objective J_sigma equals a weighted
+DDPM loss plus a constant, so one network trained with the unweighted ("simple") loss
+
+    L = E_{t, x_0, eps} || eps - eps_theta(sqrt(alpha_bar_t) x_0 + sqrt(1 - alpha_bar_t) eps, t) ||^2
+
+serves every eta at sampling time, without retraining.
+
+Checkpoints: ``<out>/checkpoint.safetensors`` holds model, EMA and optimizer tensors and, in its
+metadata, the configs, the step and the wall time; ``<out>/checkpoint.json`` repeats the metadata
+for people. Each file is written to a temporary name and renamed, so an interrupted run always
+leaves the last good checkpoint. Every step draws its batch, timesteps and noise from a generator
+seeded by (seed, step), so a resumed run takes exactly the path an uninterrupted one would.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+import os
+import sys
+import time
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, safe_open, save_file
+from torch import nn
+from tqdm.auto import tqdm
+
+from .data import Dataset, get_dataset
+from .models import MLPConfig, MLPDenoiser, UNet, UNetConfig, build_model, config_dict
+from .sampling import PREDICTIONS
+from .schedule import Schedule, get_schedule
+
+CHECKPOINT = "checkpoint.safetensors"
+FORMAT = "ddim-edu-checkpoint/1"
+
+
+@dataclass
+class TrainConfig:
+    # data and schedule
+    data: str = "digits"  # digits | gmm | moons | swissroll | path of an image folder
+    image_size: int | None = None  # resize folder images to this size (None: keep)
+    channels: int | None = None  # folder images: 1 or 3 (None: automatic)
+    schedule: str = "linear"  # linear | cosine
+    T: int = 1000  # diffusion steps
+    prediction: str = "eps"  # what the network predicts: eps | x0 | v
+    # optimisation
+    steps: int = 20_000  # optimizer steps in total (a resumed run continues up to this)
+    batch_size: int = 128  # examples per step
+    lr: float = 1e-3  # AdamW peak learning rate
+    warmup: int = 200  # linear warm-up steps
+    weight_decay: float = 0.0  # AdamW weight decay
+    grad_clip: float = 1.0  # max gradient norm
+    ema_decay: float = 0.999  # EMA of the weights, used for sampling
+    seed: int = 0  # seeds initialisation, batches, timesteps and noise
+    # model (UNet for images, MLP for 2-D points)
+    width: int = 32  # UNet base channels / MLP hidden width (None-like 0: the default per data)
+    channel_mults: tuple[int, ...] = (1, 2)  # UNet: channel multiplier per resolution
+    res_blocks: int = 2  # UNet: residual blocks per resolution; MLP: residual blocks
+    attention: bool = True  # UNet: self-attention at the lowest resolution
+    # bookkeeping
+    out: str = "runs/digits"  # checkpoint folder
+    checkpoint_every: int = 1000  # steps between checkpoints (and at the end)
+    log_every: int = 50  # steps between loss records
+    device: str = "auto"  # auto | cpu | cuda | mps
+    extra: dict = field(default_factory=dict)  # free-form notes stored with the checkpoint
+
+    def __post_init__(self) -> None:
+        self.channel_mults = tuple(self.channel_mults)
+        for name in ("steps", "batch_size", "T", "checkpoint_every", "log_every"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                raise ValueError(f"{name} must be an integer >= 1, got {v!r}")
+        if not (self.lr > 0 and math.isfinite(self.lr)):
+            raise ValueError(f"lr must be a finite number > 0, got {self.lr}")
+        if not 0 <= self.ema_decay < 1:
+            raise ValueError(f"ema_decay must lie in [0, 1), got {self.ema_decay}")
+        if self.prediction not in PREDICTIONS:
+            raise ValueError(
+                f"prediction must be one of {', '.join(map(repr, PREDICTIONS))}, got {self.prediction!r}"
+            )
+        if self.device not in ("auto", "cpu", "cuda", "mps") and not self.device.startswith(
+            "cuda:"
+        ):
+            raise ValueError(f"device must be auto, cpu, cuda, cuda:N or mps, got {self.device!r}")
+
+
+class NonFiniteLossError(RuntimeError):
+    """The loss became NaN or infinite; the last good checkpoint was left untouched."""
+
+
+def pick_device(name: str = "auto") -> torch.device:
+    if name != "auto":
+        return torch.device(name)
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def make_model(cfg: TrainConfig, data: Dataset) -> nn.Module:
+    """The UNet for image data, the MLP for points, sized by ``cfg``."""
+    if len(data.shape) == 3:
+        c, h, w = data.shape
+        if h != w:
+            raise ValueError(f"images must be square, got {h}x{w}; pass --image-size to resize")
+        return UNet(
+            UNetConfig(
+                image_size=h,
+                in_channels=c,
+                base_channels=cfg.width,
+                channel_mults=cfg.channel_mults,
+                num_res_blocks=cfg.res_blocks,
+                attention=cfg.attention,
+            )
+        )
+    return MLPDenoiser(MLPConfig(dim=data.shape[0], hidden=cfg.width, depth=cfg.res_blocks))
+
+
+def step_generator(seed: int, step: int) -> torch.Generator:
+    """The CPU generator of one training step: same (seed, step), same batch and noise."""
+    return torch.Generator().manual_seed(seed * 1_000_003 + step)
+
+
+def diffusion_loss(
+    model: nn.Module,
+    x0: torch.Tensor,
+    schedule: Schedule,
+    prediction: str,
+    generator: torch.Generator,
+) -> torch.Tensor:
+    """The "simple" loss for one batch: t uniform on 0..T-1, eps ~ N(0, I), MSE on the target."""
+    n = x0.shape[0]
+    t = torch.randint(0, schedule.T, (n,), generator=generator)
+    eps = torch.randn(x0.shape, generator=generator)
+    t, eps = t.to(x0.device), eps.to(x0.device)
+    a = schedule.alpha_bar.to(x0.device, torch.float32)[t].view(-1, *([1] * (x0.ndim - 1)))
+    x_t = a.sqrt() * x0 + (1 - a).sqrt() * eps
+    if prediction == "eps":
+        target = eps
+    elif prediction == "x0":
+        target = x0
+    else:
+        target = a.sqrt() * eps - (1 - a).sqrt() * x0
+    return torch.mean((model(x_t, t) - target) ** 2)
+
+
+# --- checkpoints -------------------------------------------------------------------------------
+
+
+def _atomic_write(path: Path, write) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    write(tmp)
+    with open(tmp, "rb") as f:
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def save_checkpoint(out: Path, model, ema, optimizer, meta: dict) -> None:
+    """Write model, EMA and optimizer state plus ``meta`` atomically into ``out``."""
+    tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    tensors |= {f"ema.{k}": v.detach().cpu().contiguous() for k, v in ema.state_dict().items()}
+    for i, state in optimizer.state_dict()["state"].items():
+        for k, v in state.items():
+            tensors[f"optim.{i}.{k}"] = torch.as_tensor(v).detach().cpu().contiguous()
+    meta = {**meta, "format": FORMAT}
+    out.mkdir(parents=True, exist_ok=True)
+    metadata = {k: json.dumps(v) for k, v in meta.items()}
+    _atomic_write(out / CHECKPOINT, lambda p: save_file(tensors, str(p), metadata=metadata))
+    _atomic_write(out / "checkpoint.json", lambda p: p.write_text(json.dumps(meta, indent=1)))
+
+
+def read_checkpoint_meta(path: str | Path) -> dict:
+    """The metadata of a checkpoint or exported weights file (no tensors are read)."""
+    path = Path(path)
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            raw = f.metadata() or {}
+    except Exception as err:  # safetensors raises its own error types for corrupt headers
+        raise ValueError(
+            f"checkpoint {str(path)!r} is not a readable safetensors file: {err}"
+        ) from None
+    try:
+        return {k: json.loads(v) for k, v in raw.items()}
+    except json.JSONDecodeError as err:
+        raise ValueError(f"checkpoint {str(path)!r} has corrupt metadata: {err}") from None
+
+
+def load_checkpoint(out: Path, model, ema, optimizer) -> dict:
+    """Restore the three states from ``out``; the checkpoint's model config must match the model's."""
+    path = out / CHECKPOINT
+    meta = read_checkpoint_meta(path)
+    if meta.get("model") != config_dict(model):
+        raise ValueError(
+            f"model config does not match checkpoint {str(path)!r}: checkpoint has {meta.get('model')}, "
+            f"this run builds {config_dict(model)}; use another --out or the same model options"
+        )
+    tensors = load_file(str(path))
+    model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
+    ema.load_state_dict({k[4:]: v for k, v in tensors.items() if k.startswith("ema.")})
+    state: dict[int, dict] = {}
+    for k, v in tensors.items():
+        if k.startswith("optim."):
+            _, i, name = k.split(".", 2)
+            state.setdefault(int(i), {})[name] = v
+    sd = optimizer.state_dict()
+    sd["state"] = state
+    optimizer.load_state_dict(sd)
+    return meta
+
+
+# --- the loop ---------------------------------------------------------------------------------------
+
+
+def train(cfg: TrainConfig, progress: bool = True, command: str | None = None) -> dict:
+    """Train (or resume) a denoiser as ``cfg`` says; returns the final checkpoint metadata."""
+    out = Path(cfg.out)
+    device = pick_device(cfg.device)
+    data = get_dataset(cfg.data, image_size=cfg.image_size, channels=cfg.channels)
+    schedule = get_schedule(cfg.schedule, cfg.T)
+    torch.manual_seed(cfg.seed)
+    model = make_model(cfg, data).to(device)
+    ema = copy.deepcopy(model).requires_grad_(False)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+
+    meta = {
+        "model": config_dict(model),
+        "train": {k: v for k, v in asdict(cfg).items()},
+        "schedule": {"name": cfg.schedule, "T": cfg.T},
+        "prediction": cfg.prediction,
+        "data": data.describe(),
+        "step": 0,
+        "wall_s": 0.0,
+        "loss": None,
+        "history": [],
+        "device": device_name(device),
+        "command": command or " ".join(["python -m ddim_edu", *sys.argv[1:]]),
+    }
+    if (out / CHECKPOINT).exists():
+        saved = load_checkpoint(out, model, ema, optimizer)
+        meta.update({k: saved[k] for k in ("step", "wall_s", "loss", "history") if k in saved})
+        if meta["step"] >= cfg.steps:
+            print(
+                f"{out / CHECKPOINT} is already at step {meta['step']} >= steps={cfg.steps}; nothing to do"
+            )
+            return meta
+        print(f"resuming from step {meta['step']} of {out / CHECKPOINT}")
+
+    print(f"{model.summary()} on {device_name(device)}; data {data.describe()}")
+    model.train()
+    start_step = meta["step"]
+    wall_before = meta["wall_s"]
+    t0 = time.perf_counter()
+    running: list[float] = []
+    bar = tqdm(
+        range(start_step, cfg.steps), initial=start_step, total=cfg.steps, disable=not progress
+    )
+    for step in bar:
+        gen = step_generator(cfg.seed, step)
+        x0 = data.batch(cfg.batch_size, gen).to(device)
+        for group in optimizer.param_groups:
+            group["lr"] = cfg.lr * min(1.0, (step + 1) / max(cfg.warmup, 1))
+        loss = diffusion_loss(model, x0, schedule, cfg.prediction, gen)
+        value = float(loss.detach())
+        if not math.isfinite(value):
+            raise NonFiniteLossError(
+                f"loss became {value} at step {step}; stopped without saving. The last good checkpoint "
+                f"({out / CHECKPOINT}, step {meta['step']}) is unchanged. Try a smaller --lr."
+            )
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+        optimizer.step()
+        decay = min(cfg.ema_decay, (1 + step) / (10 + step))
+        with torch.no_grad():
+            for p_ema, p in zip(ema.parameters(), model.parameters()):
+                p_ema.lerp_(p, 1 - decay)
+        running.append(value)
+        done = step + 1
+        if done % cfg.log_every == 0 or done == cfg.steps:
+            avg = sum(running) / len(running)
+            meta["history"].append([done, round(avg, 6)])
+            meta["loss"] = avg
+            running = []
+            bar.set_postfix(loss=f"{avg:.4f}")
+        if done % cfg.checkpoint_every == 0 or done == cfg.steps:
+            meta["step"] = done
+            meta["wall_s"] = round(wall_before + time.perf_counter() - t0, 1)
+            save_checkpoint(out, model, ema, optimizer, meta)
+    bar.close()
+    print(
+        f"step {meta['step']}: loss {meta['loss']:.4f}, {meta['wall_s']:.0f} s in all; saved {out / CHECKPOINT}"
+    )
+    return meta
+
+
+def load_run(out: str | Path, weights: str = "ema") -> nn.Module:
+    """A trained model from a run folder, in eval mode, with ``.schedule`` and ``.prediction`` set."""
+    path = Path(out) / CHECKPOINT
+    if not path.exists():
+        raise ValueError(f"no checkpoint at {str(path)!r}")
+    if weights not in ("ema", "model"):
+        raise ValueError(f"weights must be 'ema' or 'model', got {weights!r}")
+    meta = read_checkpoint_meta(path)
+    model = build_model(meta["model"])
+    prefix = weights + "."
+    tensors = load_file(str(path))
+    model.load_state_dict({k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)})
+    model.eval().requires_grad_(False)
+    model.schedule = get_schedule(meta["schedule"]["name"], meta["schedule"]["T"])
+    model.prediction = meta.get("prediction", "eps")
+    return model
+
+
+def device_name(device: torch.device) -> str:
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    if device.type == "cpu":
+        import platform
+
+        return (
+            f"CPU ({platform.machine()}, {os.cpu_count()} cores, {torch.get_num_threads()} threads)"
+        )
+    return str(device)
+
+
+def train_config_fields() -> list[str]:
+    return [f.name for f in fields(TrainConfig)]

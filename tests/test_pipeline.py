@@ -1,0 +1,78 @@
+import numpy as np
+import PIL.Image
+import pytest
+import torch
+
+from ddim_edu import DDIMPipeline, save_image_grid
+from ddim_edu.models import UNet
+from ddim_edu.pipeline import image_grid
+from ddim_edu.schedule import linear_schedule
+
+
+@pytest.fixture(scope="module")
+def rgb_pipe():
+    torch.manual_seed(0)
+    model = UNet(in_channels=3, base_channels=16, attention=False)
+    torch.nn.init.normal_(model.conv_out.weight, std=0.05)
+    return DDIMPipeline(model, schedule=linear_schedule())
+
+
+def test_pipeline_returns_bchw_in_minus_one_to_one_and_repeats_with_a_seed(rgb_pipe):
+    a = rgb_pipe(
+        batch_size=3,
+        generator=torch.Generator().manual_seed(1),
+        num_inference_steps=5,
+        progress=False,
+    )
+    b = rgb_pipe(batch_size=3, generator=1, num_inference_steps=5, progress=False)
+    assert a.shape == (3, 3, 8, 8) and a.min() >= -1 and a.max() <= 1
+    assert torch.equal(a, b)
+    c = rgb_pipe(
+        batch_size=3,
+        generator=1,
+        num_inference_steps=5,
+        eta=1.0,
+        timestep_spacing="trailing",
+        progress=False,
+    )
+    assert not torch.equal(a, c)
+
+
+def test_model_card_post_processing_works_as_written(rgb_pipe, tmp_path):
+    image = rgb_pipe(eta=0.0, num_inference_steps=5, progress=False)
+    # the lines of the DDIM model card, unchanged
+    image_processed = image.cpu().permute(0, 2, 3, 1)
+    image_processed = (image_processed + 1.0) * 127.5
+    image_processed = image_processed.numpy().astype(np.uint8)
+    image_pil = PIL.Image.fromarray(image_processed[0])
+    image_pil.save(tmp_path / "test.png")
+    assert PIL.Image.open(tmp_path / "test.png").size == (8, 8)
+
+
+def test_shipped_digits_pipeline_gives_grayscale_images(tmp_path):
+    pipe = DDIMPipeline.from_pretrained("digits")
+    image = pipe(eta=0.0, num_inference_steps=10, generator=0, progress=False)
+    assert image.shape == (1, 1, 8, 8)
+    processed = ((image.permute(0, 2, 3, 1) + 1.0) * 127.5).numpy().astype(np.uint8)
+    PIL.Image.fromarray(processed[0, ..., 0]).save(tmp_path / "digit.png")  # channel axis dropped
+    assert np.asarray(PIL.Image.open(tmp_path / "digit.png")).shape == (8, 8)
+
+
+def test_image_grid_layout_and_file(tmp_path):
+    images = torch.linspace(-1, 1, 10).view(10, 1, 1, 1).expand(10, 1, 8, 8)
+    grid = image_grid(images, nrow=5)
+    assert grid.shape == (2 * 33 + 1, 5 * 33 + 1) and grid.dtype == np.uint8
+    assert grid[1, 1] == 0 and grid[1 + 33, 1 + 4 * 33] == 255  # first black, last white
+    path = save_image_grid(images, tmp_path / "grid.png", nrow=5)
+    assert PIL.Image.open(path).size == (5 * 33 + 1, 2 * 33 + 1)
+    rgb = image_grid(torch.zeros(4, 3, 8, 8), scale=2)
+    assert rgb.shape == (2 * 17 + 1, 2 * 17 + 1, 3)
+
+
+def test_pipeline_bad_input(rgb_pipe):
+    with pytest.raises(ValueError, match="batch_size must be an integer >= 1, got 0"):
+        rgb_pipe(batch_size=0)
+    with pytest.raises(ValueError, match=r"S must be an integer in \[1, 1000\], got 0"):
+        rgb_pipe(num_inference_steps=0)
+    with pytest.raises(ValueError, match=r"images must have shape \(B, 1 or 3, H, W\)"):
+        image_grid(torch.zeros(2, 2, 8, 8))

@@ -1,0 +1,137 @@
+import json
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+import ddim_edu.train as train_mod
+from ddim_edu.__main__ import build_parser
+from ddim_edu.train import NonFiniteLossError, TrainConfig, load_run, train
+
+
+def tiny(tmp_path, **overrides):
+    cfg = dict(
+        data="digits",
+        width=16,
+        res_blocks=1,
+        batch_size=32,
+        steps=40,
+        lr=2e-3,
+        warmup=5,
+        checkpoint_every=20,
+        log_every=10,
+        out=str(tmp_path / "run"),
+        device="cpu",
+    )
+    cfg.update(overrides)
+    return TrainConfig(**cfg)
+
+
+def test_a_few_hundred_steps_lower_the_loss_on_digits(tmp_path):
+    meta = train(tiny(tmp_path, steps=200, log_every=20, checkpoint_every=200), progress=False)
+    first, last = meta["history"][0][1], meta["history"][-1][1]
+    assert last < 0.6 * first, meta["history"]
+    model = load_run(tmp_path / "run")
+    assert not model.training and model.schedule.T == 1000
+    assert model(torch.zeros(2, 1, 8, 8), torch.tensor([0, 999])).shape == (2, 1, 8, 8)
+
+
+def test_a_few_hundred_steps_lower_the_loss_on_2d_points(tmp_path):
+    meta = train(
+        tiny(tmp_path, data="moons", width=64, steps=300, batch_size=256, log_every=30),
+        progress=False,
+    )
+    first, last = meta["history"][0][1], meta["history"][-1][1]
+    assert last < 0.8 * first, meta["history"]
+
+
+def test_resume_continues_exactly_where_it_stopped(tmp_path):
+    straight = train(tiny(tmp_path / "a", steps=40), progress=False)
+    train(tiny(tmp_path / "b", steps=20), progress=False)
+    resumed = train(tiny(tmp_path / "b", steps=40), progress=False)
+    assert resumed["step"] == straight["step"] == 40
+    a = load_file(str(tmp_path / "a" / "run" / "checkpoint.safetensors"))
+    b = load_file(str(tmp_path / "b" / "run" / "checkpoint.safetensors"))
+    assert a.keys() == b.keys()
+    assert any(k.startswith("optim.") for k in a) and any(k.startswith("ema.") for k in a)
+    for k in a:
+        assert torch.allclose(a[k], b[k], atol=1e-6), k
+    assert resumed["history"] == straight["history"]
+
+
+def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch):
+    cfg = tiny(tmp_path, steps=20)
+    train(cfg, progress=False)
+    path = tmp_path / "run" / "checkpoint.safetensors"
+    before = path.read_bytes()
+    real_loss = train_mod.diffusion_loss
+    calls = {"n": 0}
+
+    def exploding(*args, **kwargs):
+        calls["n"] += 1
+        loss = real_loss(*args, **kwargs)
+        return loss * float("nan") if calls["n"] > 5 else loss
+
+    monkeypatch.setattr(train_mod, "diffusion_loss", exploding)
+    with pytest.raises(
+        NonFiniteLossError,
+        match=r"loss became nan at step 25; stopped without saving.*step 20\) is unchanged",
+    ):
+        train(tiny(tmp_path, steps=40), progress=False)
+    assert path.read_bytes() == before
+    assert not (tmp_path / "run" / "checkpoint.safetensors.tmp").exists()
+
+
+def test_resuming_with_another_model_config_is_refused(tmp_path):
+    train(tiny(tmp_path, steps=20), progress=False)
+    with pytest.raises(ValueError, match="model config does not match checkpoint"):
+        train(tiny(tmp_path, steps=40, width=24), progress=False)
+
+
+def test_checkpoint_json_records_config_step_and_seed(tmp_path):
+    train(tiny(tmp_path, steps=20, seed=7), progress=False)
+    meta = json.loads((tmp_path / "run" / "checkpoint.json").read_text())
+    assert meta["step"] == 20 and meta["train"]["seed"] == 7
+    assert meta["model"]["kind"] == "unet" and meta["model"]["base_channels"] == 16
+    assert meta["schedule"] == {"name": "linear", "T": 1000}
+
+
+def test_bad_training_options():
+    with pytest.raises(ValueError, match="steps must be an integer >= 1, got 0"):
+        TrainConfig(steps=0)
+    with pytest.raises(ValueError, match="prediction must be one of 'eps', 'x0', 'v'"):
+        TrainConfig(prediction="score")
+    with pytest.raises(ValueError, match="lr must be a finite number > 0"):
+        TrainConfig(lr=-1.0)
+
+
+def test_train_help_explains_every_option(capsys):
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["train", "--help"])
+    text = capsys.readouterr().out
+    options = [
+        "--data",
+        "--steps",
+        "--out",
+        "--batch-size",
+        "--lr",
+        "--warmup",
+        "--weight-decay",
+        "--grad-clip",
+        "--ema-decay",
+        "--width",
+        "--channel-mults",
+        "--res-blocks",
+        "--no-attention",
+        "--schedule",
+        "--T",
+        "--prediction",
+        "--seed",
+        "--checkpoint-every",
+        "--image-size",
+        "--channels",
+        "--device",
+    ]
+    for option in options:
+        assert option in text, option
+    assert "folder of PNG/JPEG images" in " ".join(text.split())
