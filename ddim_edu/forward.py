@@ -158,3 +158,28 @@ def non_markovian_forward(
         x = mean + std * draw_noise(x.shape, like=x, generator=generator)
         xs.append(x)
     return torch.stack(xs)
+
+
+def q_sigma_forward_step(
+    x_prev: torch.Tensor, x0: torch.Tensor, alpha_bar_t: float, alpha_bar_prev: float, sigma: float
+) -> tuple[torch.Tensor, float]:
+    """Mean and standard deviation of the implied forward step q_sigma(x_t | x_prev, x_0) (eq. 8).
+
+    By Bayes' rule from q_sigma(x_prev | x_t, x_0) = N(k x_0 + m x_t, sigma^2) and
+    q(x_t | x_0) = N(sqrt(alpha_bar_t) x_0, 1 - alpha_bar_t), elementwise:
+        precision = 1 / (1 - alpha_bar_t) + m^2 / sigma^2
+        mean = (sqrt(alpha_bar_t) x_0 / (1 - alpha_bar_t) + m (x_prev - k x_0) / sigma^2) / precision
+    For eta = 1 the x_0 terms cancel (DDPM's Markov step N(sqrt(alpha_t) x_prev, beta_t)); for any
+    other sigma the mean depends on x_0: the process is not Markovian. Needs sigma > 0.
+    """
+    if not sigma > 0:
+        raise ValueError(
+            f"sigma must be > 0 (at sigma = 0 x_t is a deterministic function), got {sigma}"
+        )
+    m = math.sqrt(max(1.0 - alpha_bar_prev - sigma**2, 0.0) / (1.0 - alpha_bar_t))
+    k = math.sqrt(alpha_bar_prev) - m * math.sqrt(alpha_bar_t)
+    precision = 1.0 / (1.0 - alpha_bar_t) + m**2 / sigma**2
+    mean = (
+        math.sqrt(alpha_bar_t) * x0 / (1.0 - alpha_bar_t) + m * (x_prev - k * x0) / sigma**2
+    ) / precision
+    return mean, 1.0 / math.sqrt(precision)

@@ -370,3 +370,19 @@ def test_model_receives_int64_timesteps_on_the_batch(schedule):
         and seen["t"].shape == (3,)
         and seen["t"].tolist() == [5, 5, 5]
     )
+
+
+def test_implied_forward_step_is_markov_only_at_eta_one(schedule):
+    from ddim_edu.forward import q_sigma_forward_step
+
+    a_t, a_prev = schedule.alpha_bar_at(500), schedule.alpha_bar_at(100)
+    x_prev = torch.tensor([0.4], dtype=torch.float64)
+    x0s = torch.tensor([-1.0, 0.0, 1.0], dtype=torch.float64)
+    mean1, std1 = q_sigma_forward_step(x_prev, x0s, a_t, a_prev, ddim_sigma(a_t, a_prev, 1.0))
+    # DDPM's forward step N(sqrt(alpha_t) x_prev, beta_t), whatever x_0
+    assert torch.allclose(
+        mean1, torch.full((3,), math.sqrt(a_t / a_prev) * 0.4, dtype=torch.float64), atol=1e-9
+    )
+    assert std1**2 == pytest.approx(1 - a_t / a_prev, rel=1e-7)
+    mean_half, _ = q_sigma_forward_step(x_prev, x0s, a_t, a_prev, ddim_sigma(a_t, a_prev, 0.5))
+    assert (mean_half[2] - mean_half[0]).abs() > 0.05  # depends on x_0

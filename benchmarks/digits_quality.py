@@ -1,0 +1,111 @@
+"""Sample quality of the shipped digits UNet: the targets in README, and the S x eta table.
+
+    .venv/bin/python benchmarks/digits_quality.py            # full: 2,000 samples a cell (~10 min, 2 CPU cores)
+    .venv/bin/python benchmarks/digits_quality.py --n 300     # quick look
+
+Writes benchmarks/results/digits_quality.json (with device, date and command),
+figures/digits_samples.png and figures/digits_quality.png.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import torch  # noqa: E402
+
+from ddim_edu import plotting, pretrained  # noqa: E402
+from ddim_edu.metrics import DigitsQuality  # noqa: E402
+from ddim_edu.pipeline import save_image_grid  # noqa: E402
+from ddim_edu.sampling import ddim_sample  # noqa: E402
+from ddim_edu.schedule import timesteps  # noqa: E402
+from ddim_edu.sweep import ETA_GRID, quality_grid, run_metadata  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--n", type=int, default=2000, help="samples per cell (default: 2000)")
+    parser.add_argument("--steps", default="10,20,50,100", help="step counts S of the table (default: 10,20,50,100)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "digits_quality.json"))
+    parser.add_argument("--figures", default=str(ROOT / "figures"))
+    args = parser.parse_args(argv)
+    steps = [int(s) for s in args.steps.split(",")]
+    start = time.perf_counter()
+
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    model = pretrained.load("digits", device=device)
+    quality = DigitsQuality(device=device)
+    x_T = torch.randn(args.n, 1, 8, 8, generator=torch.Generator().manual_seed(args.seed)).to(device)
+
+    # 1. the headline: DDIM, S = 50, eta = 0
+    t0 = time.perf_counter()
+    x = ddim_sample(model, x_T, model.schedule, timesteps(50), eta=0.0, progress=False).cpu()
+    seconds = time.perf_counter() - t0
+    headline = quality(x)
+    print(f"DDIM S = 50, eta = 0, {args.n} samples ({seconds:.1f} s): {headline.summary()}")
+    save_image_grid(x[:100], Path(args.figures) / "digits_samples.png", nrow=10, scale=4)
+
+    # 2. the S x eta table (same x_T and noise seed in every cell)
+    scores = {}
+
+    def distance(samples: torch.Tensor) -> float:
+        score = quality(samples.cpu())
+        scores[len(scores)] = score
+        return score.fid
+
+    grid = quality_grid(
+        model, x_T, model.schedule, distance, steps=steps, etas=ETA_GRID, seed=args.seed,
+        metric="digits-FID", progress=True,
+    )
+    grid.floor, grid.floor_std = headline.fid_floor, 0.0
+    cells = list(scores.values())
+    confident = [[cells[i * len(steps) + j].confident for j in range(len(steps))] for i in range(len(ETA_GRID))]
+    kid = [[cells[i * len(steps) + j].kid for j in range(len(steps))] for i in range(len(ETA_GRID))]
+    print("\ndigits-FID (lower is better), floor = real-vs-real at the same size:")
+    print(grid.table(digits=3))
+
+    fid_s10 = dict(zip([str(e) for e in ETA_GRID], [row[0] for row in grid.values]))
+    checks = {
+        "fid_below_3x_floor": headline.fid < 3 * headline.fid_floor,
+        "confident_at_least_90pct": headline.confident >= 0.9,
+        "class_tv_below_0.05": headline.class_tv < 0.05,
+        "S10_eta0_best": min(fid_s10, key=fid_s10.get) == "0.0",
+        "S10_sigma_hat_worst": max(fid_s10, key=fid_s10.get) == "sigma_hat",
+    }
+    print("\nchecks:", json.dumps(checks))
+
+    record = {
+        "meta": run_metadata(" ".join(["python benchmarks/digits_quality.py", *sys.argv[1:]]))
+        | {"n_per_cell": args.n, "seed": args.seed, "wall_s": round(time.perf_counter() - start, 1),
+           "model": pretrained.info("digits")["command"]},
+        "headline": {"S": 50, "eta": 0.0, "seconds": round(seconds, 2), **headline.__dict__},
+        "grid": grid.to_dict() | {"confident": confident, "kid": kid},
+        "checks": checks,
+    }
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(record, indent=1))
+
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.6), constrained_layout=True)
+    plotting.grid_heatmap(axes[0], grid, relative_to_floor=True)
+    axes[0].set_title(f"digits-FID in units of the real-vs-real floor ({grid.floor:.2f})")
+    plotting.grid_curves(axes[1], grid)
+    axes[1].set_title(f"digits-FID against S ({args.n} samples per cell)")
+    fig.suptitle(f"Shipped digits UNet: the S x η table ({record['meta']['device']})")
+    fig.savefig(Path(args.figures) / "digits_quality.png", dpi=110)
+    plt.close(fig)
+    print(f"\nwrote {args.out} and figures in {args.figures} ({record['meta']['wall_s']} s)")
+    return record
+
+
+if __name__ == "__main__":
+    main()
