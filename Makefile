@@ -1,6 +1,7 @@
 # ddim-edu: two commands on a new machine
 #   make demo   create .venv, install the package, run the main job, write figures/
-#   make test   install what the tests need, run the linter and the whole test suite
+#   make test   install what the tests need, run the linter, the tests and the notebooks (nbval)
+#   make lab    JupyterLab on notebooks/
 
 PYTHON ?= python3
 VENV ?= .venv
@@ -10,7 +11,7 @@ PIP := $(PY) -m pip
 # With a GPU, choose your build: make demo TORCH_SPEC="torch --index-url https://download.pytorch.org/whl/cu126"
 TORCH_SPEC ?= torch==2.13.0
 
-.PHONY: demo test lint format install clean
+.PHONY: demo test lint format install clean lab notebooks
 
 $(VENV)/.core: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -23,21 +24,34 @@ $(VENV)/.dev: $(VENV)/.core
 	$(PIP) install --quiet -e ".[dev]"
 	touch $@
 
+$(VENV)/.lab: $(VENV)/.core
+	$(PIP) install --quiet -e ".[notebooks]"
+	touch $@
+
 install: $(VENV)/.core
 
 demo: $(VENV)/.core
 	$(PY) -m ddim_edu demo
 
 lint: $(VENV)/.dev
-	$(PY) -m ruff check ddim_edu tests
-	$(PY) -m ruff format --check ddim_edu tests
+	$(PY) -m ruff check ddim_edu tests benchmarks
+	$(PY) -m ruff format --check ddim_edu tests benchmarks
 
 format: $(VENV)/.dev
-	$(PY) -m ruff format ddim_edu tests
-	$(PY) -m ruff check --fix ddim_edu tests
+	$(PY) -m ruff format ddim_edu tests benchmarks
+	$(PY) -m ruff check --fix ddim_edu tests benchmarks
 
+# unit tests, then every notebook executed by nbval in FAST mode
 test: lint
-	DDIM_EDU_FAST=1 $(PY) -m pytest -q
+	DDIM_EDU_FAST=1 $(PY) -m pytest -q tests --nbval-lax --nbval-current-env notebooks
+
+# JupyterLab on notebooks/ in the project's environment (ipywidgets included)
+lab: $(VENV)/.lab
+	$(VENV)/bin/jupyter lab notebooks
+
+# re-run every notebook top to bottom in full mode and store its outputs (what is committed)
+notebooks: $(VENV)/.lab
+	cd notebooks && for nb in [0-9]*.ipynb; do ../$(VENV)/bin/jupyter nbconvert --to notebook --execute --inplace "$$nb" || exit 1; done
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info

@@ -32,11 +32,17 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def main(argv: list[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--n", type=int, default=2000, help="samples per cell (default: 2000)")
-    parser.add_argument("--steps", default="10,20,50,100", help="step counts S of the table (default: 10,20,50,100)")
+    parser.add_argument(
+        "--steps", default="10,20,50,100", help="step counts S of the table (default: 10,20,50,100)"
+    )
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "digits_quality.json"))
+    parser.add_argument(
+        "--out", default=str(ROOT / "benchmarks" / "results" / "digits_quality.json")
+    )
     parser.add_argument("--figures", default=str(ROOT / "figures"))
     args = parser.parse_args(argv)
     steps = [int(s) for s in args.steps.split(",")]
@@ -45,7 +51,9 @@ def main(argv: list[str] | None = None) -> dict:
     device = "cuda" if torch.cuda.is_available() else "cpu"
     model = pretrained.load("digits", device=device)
     quality = DigitsQuality(device=device)
-    x_T = torch.randn(args.n, 1, 8, 8, generator=torch.Generator().manual_seed(args.seed)).to(device)
+    x_T = torch.randn(args.n, 1, 8, 8, generator=torch.Generator().manual_seed(args.seed)).to(
+        device
+    )
 
     # 1. the headline: DDIM, S = 50, eta = 0
     t0 = time.perf_counter()
@@ -64,12 +72,22 @@ def main(argv: list[str] | None = None) -> dict:
         return score.fid
 
     grid = quality_grid(
-        model, x_T, model.schedule, distance, steps=steps, etas=ETA_GRID, seed=args.seed,
-        metric="digits-FID", progress=True,
+        model,
+        x_T,
+        model.schedule,
+        distance,
+        steps=steps,
+        etas=ETA_GRID,
+        seed=args.seed,
+        metric="digits-FID",
+        progress=True,
     )
     grid.floor, grid.floor_std = headline.fid_floor, 0.0
     cells = list(scores.values())
-    confident = [[cells[i * len(steps) + j].confident for j in range(len(steps))] for i in range(len(ETA_GRID))]
+    confident = [
+        [cells[i * len(steps) + j].confident for j in range(len(steps))]
+        for i in range(len(ETA_GRID))
+    ]
     kid = [[cells[i * len(steps) + j].kid for j in range(len(steps))] for i in range(len(ETA_GRID))]
     print("\ndigits-FID (lower is better), floor = real-vs-real at the same size:")
     print(grid.table(digits=3))
@@ -86,8 +104,12 @@ def main(argv: list[str] | None = None) -> dict:
 
     record = {
         "meta": run_metadata(" ".join(["python benchmarks/digits_quality.py", *sys.argv[1:]]))
-        | {"n_per_cell": args.n, "seed": args.seed, "wall_s": round(time.perf_counter() - start, 1),
-           "model": pretrained.info("digits")["command"]},
+        | {
+            "n_per_cell": args.n,
+            "seed": args.seed,
+            "wall_s": round(time.perf_counter() - start, 1),
+            "model": pretrained.info("digits")["command"],
+        },
         "headline": {"S": 50, "eta": 0.0, "seconds": round(seconds, 2), **headline.__dict__},
         "grid": grid.to_dict() | {"confident": confident, "kid": kid},
         "checks": checks,

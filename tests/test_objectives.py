@@ -21,11 +21,11 @@ def test_theorem1_J_minus_weighted_loss_is_the_same_constant_for_different_model
     x0 = mix.sample(60_000, torch.Generator().manual_seed(0))
     gaps, J = {}, {}
     for name, model in models.items():
-        j, l = variational_terms(model, x0, sch, eta, generator=torch.Generator().manual_seed(1))
-        gaps[name] = ((j - l).mean().item(), ((j - l).std() / math.sqrt(len(j))).item())
+        j, loss = variational_terms(model, x0, sch, eta, generator=torch.Generator().manual_seed(1))
+        gaps[name] = ((j - loss).mean().item(), ((j - loss).std() / math.sqrt(len(j))).item())
         J[name] = j.mean().item()
     ref, se = gaps["eps*"]
-    for name, (gap, se2) in gaps.items():
+    for gap, se2 in gaps.values():
         assert abs(gap - ref) < 5 * math.hypot(se, se2), gaps
     # the models differ a lot in J itself, and the exact eps* has the smallest
     assert min(J, key=J.get) == "eps*" and J["zero"] > J["eps*"] + 10
