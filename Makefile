@@ -30,8 +30,13 @@ $(VENV)/.lab: $(VENV)/.core
 
 install: $(VENV)/.core
 
-demo: $(VENV)/.core
+# the S x eta grid on the exact mixture, then every notebook in full mode (writes figures/)
+demo: $(VENV)/.dev
 	$(PY) -m ddim_edu demo
+	cd notebooks && for nb in [0-9]*.ipynb; do \
+	  ../$(VENV)/bin/jupyter nbconvert --to notebook --execute --output-dir "$${TMPDIR:-/tmp}/ddim-edu-notebooks" "$$nb" || exit 1; \
+	done
+	@echo "figures written to figures/"
 
 lint: $(VENV)/.dev
 	$(PY) -m ruff check ddim_edu tests benchmarks

@@ -22,7 +22,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import torch  # noqa: E402
 
 from ddim_edu import plotting, pretrained  # noqa: E402
-from ddim_edu.metrics import DigitsQuality  # noqa: E402
+from ddim_edu.data import load_digits  # noqa: E402
+from ddim_edu.metrics import DigitsQuality, copy_fraction  # noqa: E402
 from ddim_edu.pipeline import save_image_grid  # noqa: E402
 from ddim_edu.sampling import ddim_sample  # noqa: E402
 from ddim_edu.schedule import timesteps  # noqa: E402
@@ -61,6 +62,10 @@ def main(argv: list[str] | None = None) -> dict:
     seconds = time.perf_counter() - t0
     headline = quality(x)
     print(f"DDIM S = 50, eta = 0, {args.n} samples ({seconds:.1f} s): {headline.summary()}")
+    copies, threshold = copy_fraction(x, load_digits()[0])
+    print(
+        f"near-copies of a training digit (closer than 95 % of real digits are to each other): {copies:.1%}"
+    )
     save_image_grid(x[:100], Path(args.figures) / "digits_samples.png", nrow=10, scale=4)
 
     # 2. the S x eta table (same x_T and noise seed in every cell)
@@ -110,7 +115,14 @@ def main(argv: list[str] | None = None) -> dict:
             "wall_s": round(time.perf_counter() - start, 1),
             "model": pretrained.info("digits")["command"],
         },
-        "headline": {"S": 50, "eta": 0.0, "seconds": round(seconds, 2), **headline.__dict__},
+        "headline": {
+            "S": 50,
+            "eta": 0.0,
+            "seconds": round(seconds, 2),
+            **headline.__dict__,
+            "near_copy_fraction": copies,
+            "near_copy_threshold": threshold,
+        },
         "grid": grid.to_dict() | {"confident": confident, "kid": kid},
         "checks": checks,
     }

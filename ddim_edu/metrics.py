@@ -236,6 +236,11 @@ class DigitsQuality:
     def probabilities(self, x: torch.Tensor) -> torch.Tensor:
         return self._run(x, lambda z: torch.softmax(self.classifier(z), 1))
 
+    def floor_at(self, n: int) -> float:
+        """digits-FID between n real digits of half B and half A: the floor for n samples."""
+        m = self.other.shape[0]
+        return self.fid_floor if n >= m else frechet_distance(self.other[:n], self.ref)
+
     def __call__(self, samples: torch.Tensor) -> DigitsScore:
         f = self.features(samples) / self.scale
         n = f.shape[0]
@@ -245,7 +250,7 @@ class DigitsQuality:
             floor = self.fid_floor
         else:
             fids = [frechet_distance(f, self.ref)]
-            floor = frechet_distance(self.other[:n], self.ref)
+            floor = self.floor_at(n)
         kid, kid_std = kernel_inception_distance(f, self.ref)
         p = self.probabilities(samples)
         hist = torch.bincount(p.argmax(1), minlength=10).double() / n
@@ -260,3 +265,21 @@ class DigitsQuality:
             class_fractions=[round(float(v), 4) for v in hist],
             class_tv=float(0.5 * (hist - 0.1).abs().sum()),
         )
+
+
+def copy_fraction(
+    samples: torch.Tensor, train: torch.Tensor, quantile: float = 0.05
+) -> tuple[float, float]:
+    """How many samples are near-copies of training images.
+
+    A sample counts as a near-copy when its nearest training image (pixel L2) is closer than the
+    ``quantile`` of the nearest-neighbour distances among the training images themselves.
+    Returns (fraction of samples that are near-copies, the distance threshold).
+    """
+    s = _points("samples", samples.flatten(1))
+    tr = _points("train", train.flatten(1))
+    d_train = torch.cdist(tr, tr)
+    d_train.fill_diagonal_(float("inf"))
+    threshold = float(torch.quantile(d_train.min(1).values, quantile))
+    nearest = torch.cdist(s, tr).min(1).values
+    return float((nearest < threshold).double().mean()), threshold

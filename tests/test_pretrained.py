@@ -89,3 +89,15 @@ def test_export_then_load_round_trip(tmp_path):
     ema = load_file(str(tmp_path / "run" / "checkpoint.safetensors"))
     for k, v in model.state_dict().items():
         assert torch.equal(v, ema["ema." + k])
+
+
+def test_weights_that_do_not_fit_the_recorded_config_are_refused(tmp_path):
+    import json
+
+    folder = tmp_path / "weights"
+    shutil.copytree(pretrained.WEIGHTS, folder)
+    manifest = json.loads((folder / "manifest.json").read_text())
+    manifest["mlp_moons"]["model"]["hidden"] = 64  # the file holds a 128-wide MLP
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(ValueError, match=r"mlp_moons.safetensors' do not fit the config"):
+        pretrained.load("mlp_moons", folder=folder)
