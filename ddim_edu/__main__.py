@@ -125,6 +125,12 @@ def _add_train_parser(sub) -> None:
         help="linear learning-rate warm-up steps (default: %(default)s)",
     )
     p.add_argument(
+        "--decay",
+        type=int,
+        default=d.decay,
+        help="decay the learning rate linearly to 0 over the last DECAY steps (default: %(default)s, constant)",
+    )
+    p.add_argument(
         "--weight-decay",
         type=float,
         default=d.weight_decay,
@@ -270,6 +276,7 @@ def _train(args) -> int:
             batch_size=args.batch_size,
             lr=args.lr,
             warmup=args.warmup,
+            decay=args.decay,
             weight_decay=args.weight_decay,
             grad_clip=args.grad_clip,
             ema_decay=args.ema_decay,

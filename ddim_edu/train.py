@@ -53,6 +53,9 @@ class TrainConfig:
     batch_size: int = 128  # examples per step
     lr: float = 1e-3  # AdamW peak learning rate
     warmup: int = 200  # linear warm-up steps
+    decay: int = (
+        0  # linear decay of the learning rate to 0 over the last `decay` steps (0: constant)
+    )
     weight_decay: float = 0.0  # AdamW weight decay
     grad_clip: float = 1.0  # max gradient norm
     ema_decay: float = 0.999  # EMA of the weights, used for sampling
@@ -120,6 +123,14 @@ def make_model(cfg: TrainConfig, data: Dataset) -> nn.Module:
             )
         )
     return MLPDenoiser(MLPConfig(dim=data.shape[0], hidden=cfg.width, depth=cfg.res_blocks))
+
+
+def learning_rate(cfg: TrainConfig, step: int) -> float:
+    """Linear warm-up over ``warmup`` steps, constant, then linear decay to 0 over the last ``decay``."""
+    lr = cfg.lr * min(1.0, (step + 1) / max(cfg.warmup, 1))
+    if cfg.decay > 0:
+        lr *= min(1.0, (cfg.steps - step) / cfg.decay)
+    return lr
 
 
 def step_generator(seed: int, step: int) -> torch.Generator:
@@ -264,7 +275,7 @@ def train(cfg: TrainConfig, progress: bool = True, command: str | None = None) -
         gen = step_generator(cfg.seed, step)
         x0 = data.batch(cfg.batch_size, gen).to(device)
         for group in optimizer.param_groups:
-            group["lr"] = cfg.lr * min(1.0, (step + 1) / max(cfg.warmup, 1))
+            group["lr"] = learning_rate(cfg, step)
         loss = diffusion_loss(model, x0, schedule, cfg.prediction, gen)
         value = float(loss.detach())
         if not math.isfinite(value):

@@ -116,6 +116,7 @@ def test_train_help_explains_every_option(capsys):
         "--batch-size",
         "--lr",
         "--warmup",
+        "--decay",
         "--weight-decay",
         "--grad-clip",
         "--ema-decay",
@@ -135,3 +136,15 @@ def test_train_help_explains_every_option(capsys):
     for option in options:
         assert option in text, option
     assert "folder of PNG/JPEG images" in " ".join(text.split())
+
+
+def test_learning_rate_warms_up_and_decays_to_zero():
+    from ddim_edu.train import learning_rate
+
+    cfg = TrainConfig(lr=1e-3, warmup=100, steps=1000, decay=400)
+    assert learning_rate(cfg, 0) == pytest.approx(1e-5)
+    assert learning_rate(cfg, 99) == pytest.approx(1e-3)
+    assert learning_rate(cfg, 600) == pytest.approx(1e-3)
+    assert learning_rate(cfg, 800) == pytest.approx(0.5e-3)
+    assert learning_rate(cfg, 999) == pytest.approx(1e-3 / 400)
+    assert learning_rate(TrainConfig(lr=1e-3, warmup=1, steps=1000), 999) == pytest.approx(1e-3)
