@@ -22,7 +22,7 @@ import math
 import os
 import sys
 import time
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
@@ -338,7 +338,3 @@ def device_name(device: torch.device) -> str:
             f"CPU ({platform.machine()}, {os.cpu_count()} cores, {torch.get_num_threads()} threads)"
         )
     return str(device)
-
-
-def train_config_fields() -> list[str]:
-    return [f.name for f in fields(TrainConfig)]
