@@ -167,6 +167,12 @@ def _add_train_parser(sub) -> None:
         help="residual blocks per resolution / MLP depth (default: %(default)s)",
     )
     p.add_argument(
+        "--dropout",
+        type=float,
+        default=d.dropout,
+        help="UNet dropout inside residual blocks, in [0, 1) (default: %(default)s)",
+    )
+    p.add_argument(
         "--no-attention",
         action="store_true",
         help="UNet without self-attention at the lowest resolution",
@@ -285,6 +291,7 @@ def _train(args) -> int:
             channel_mults=args.channel_mults,
             res_blocks=args.res_blocks,
             attention=not args.no_attention,
+            dropout=args.dropout,
             out=out,
             checkpoint_every=args.checkpoint_every,
             device=args.device,

@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass, field
 import torch
 from tqdm.auto import tqdm
 
+from .fast import FastSampler
 from .sampling import EpsModel, ddim_sample
 from .schedule import Schedule, timesteps
 
@@ -78,12 +79,17 @@ def quality_grid(
     seed: int = 0,
     metric: str = "distance",
     progress: bool = True,
+    fast: bool | dict = False,
 ) -> GridResult:
     """Sample every (eta, S) cell from the same x_T and noise seed and score it with ``distance``.
 
     ``distance(samples) -> float`` compares a batch of samples with the data (lower is better).
+    ``fast=True`` (or a dict of ``FastSampler`` options such as ``{"autocast": "bf16"}``) samples
+    with ``ddim_edu.fast.FastSampler``: the same samples up to float rounding, without the
+    per-step overhead (what a GPU run wants).
     """
     check_grid(steps, etas, schedule.T, spacing)
+    fast_options = fast if isinstance(fast, dict) else ({} if fast else None)
     values, seconds = [], []
     bar = tqdm(total=len(steps) * len(etas), desc="S x eta grid", disable=not progress)
     for eta in etas:
@@ -91,15 +97,17 @@ def quality_grid(
         row_v, row_s = [], []
         for S in steps:
             start = time.perf_counter()
-            x = ddim_sample(
-                eps_model,
-                x_T,
-                schedule,
-                timesteps(S, schedule.T, spacing),
-                generator=torch.Generator().manual_seed(seed),
-                progress=False,
-                **options,
-            )
+            taus = timesteps(S, schedule.T, spacing)
+            gen = torch.Generator().manual_seed(seed)
+            if fast_options is None:
+                x = ddim_sample(
+                    eps_model, x_T, schedule, taus, generator=gen, progress=False, **options
+                )
+            else:
+                sampler = FastSampler(eps_model, schedule, taus, **options, **fast_options)
+                x = sampler(x_T, generator=gen)
+            if x.device.type == "cuda":
+                torch.cuda.synchronize(x.device)
             row_s.append(time.perf_counter() - start)
             row_v.append(float(distance(x)))
             bar.update()

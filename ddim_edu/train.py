@@ -65,6 +65,7 @@ class TrainConfig:
     channel_mults: tuple[int, ...] = (1, 2)  # UNet: channel multiplier per resolution
     res_blocks: int = 2  # UNet: residual blocks per resolution; MLP: residual blocks
     attention: bool = True  # UNet: self-attention at the lowest resolution
+    dropout: float = 0.0  # UNet: dropout inside the residual blocks (regularises small data sets)
     # bookkeeping
     out: str = "runs/digits"  # checkpoint folder
     checkpoint_every: int = 1000  # steps between checkpoints (and at the end)
@@ -80,6 +81,8 @@ class TrainConfig:
                 raise ValueError(f"{name} must be an integer >= 1, got {v!r}")
         if not (self.lr > 0 and math.isfinite(self.lr)):
             raise ValueError(f"lr must be a finite number > 0, got {self.lr}")
+        if not 0 <= self.dropout < 1:
+            raise ValueError(f"dropout must lie in [0, 1), got {self.dropout}")
         if not 0 <= self.ema_decay < 1:
             raise ValueError(f"ema_decay must lie in [0, 1), got {self.ema_decay}")
         if self.prediction not in PREDICTIONS:
@@ -120,6 +123,7 @@ def make_model(cfg: TrainConfig, data: Dataset) -> nn.Module:
                 channel_mults=cfg.channel_mults,
                 num_res_blocks=cfg.res_blocks,
                 attention=cfg.attention,
+                dropout=cfg.dropout,
             )
         )
     return MLPDenoiser(MLPConfig(dim=data.shape[0], hidden=cfg.width, depth=cfg.res_blocks))
@@ -237,7 +241,12 @@ def train(cfg: TrainConfig, progress: bool = True, command: str | None = None) -
     torch.manual_seed(cfg.seed)
     model = make_model(cfg, data).to(device)
     ema = copy.deepcopy(model).requires_grad_(False)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    optimizer = torch.optim.AdamW(
+        model.parameters(),
+        lr=cfg.lr,
+        weight_decay=cfg.weight_decay,
+        fused=device.type == "cuda" or None,  # one kernel for the whole update on a GPU
+    )
 
     meta = {
         "model": config_dict(model),
@@ -267,39 +276,56 @@ def train(cfg: TrainConfig, progress: bool = True, command: str | None = None) -
     start_step = meta["step"]
     wall_before = meta["wall_s"]
     t0 = time.perf_counter()
-    running: list[float] = []
+    model_params = [p for p in model.parameters()]
+    ema_params = [p for p in ema.parameters()]
     bar = tqdm(
         range(start_step, cfg.steps), initial=start_step, total=cfg.steps, disable=not progress
     )
+    # The loss stays on the device between log points: no host-device synchronisation per step.
+    # The first non-finite loss (its step and value) is tracked there too and checked before any
+    # checkpoint is written, so a run that diverges never overwrites the last good checkpoint.
+    running_sum = torch.zeros((), device=device)
+    running_n = 0
+    first_bad = torch.full((), -1, dtype=torch.int64, device=device)
+    bad_value = torch.zeros((), device=device)
     for step in bar:
         gen = step_generator(cfg.seed, step)
-        x0 = data.batch(cfg.batch_size, gen).to(device)
+        x0 = data.batch(cfg.batch_size, gen).to(device, non_blocking=True)
         for group in optimizer.param_groups:
             group["lr"] = learning_rate(cfg, step)
         loss = diffusion_loss(model, x0, schedule, cfg.prediction, gen)
-        value = float(loss.detach())
-        if not math.isfinite(value):
-            raise NonFiniteLossError(
-                f"loss became {value} at step {step}; stopped without saving. The last good checkpoint "
-                f"({out / CHECKPOINT}, step {meta['step']}) is unchanged. Try a smaller --lr."
-            )
+        value = loss.detach()
+        new_bad = ~torch.isfinite(value) & (first_bad < 0)
+        first_bad = torch.where(new_bad, step, first_bad)
+        bad_value = torch.where(new_bad, value, bad_value)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
         optimizer.step()
         decay = min(cfg.ema_decay, (1 + step) / (10 + step))
         with torch.no_grad():
-            for p_ema, p in zip(ema.parameters(), model.parameters()):
-                p_ema.lerp_(p, 1 - decay)
-        running.append(value)
+            torch._foreach_lerp_(ema_params, model_params, 1 - decay)
+        running_sum += value
+        running_n += 1
         done = step + 1
-        if done % cfg.log_every == 0 or done == cfg.steps:
-            avg = sum(running) / len(running)
+        log_now = done % cfg.log_every == 0 or done == cfg.steps
+        save_now = done % cfg.checkpoint_every == 0 or done == cfg.steps
+        if log_now or save_now:
+            bad_step = int(first_bad)  # the one synchronisation, every log_every steps
+            if bad_step >= 0:
+                raise NonFiniteLossError(
+                    f"loss became {float(bad_value)} at step {bad_step}; stopped without saving. "
+                    f"The last good checkpoint ({out / CHECKPOINT}, step {meta['step']}) is "
+                    "unchanged. Try a smaller --lr."
+                )
+        if log_now:
+            avg = float(running_sum) / running_n
             meta["history"].append([done, round(avg, 6)])
             meta["loss"] = avg
-            running = []
+            running_sum.zero_()
+            running_n = 0
             bar.set_postfix(loss=f"{avg:.4f}")
-        if done % cfg.checkpoint_every == 0 or done == cfg.steps:
+        if save_now:
             meta["step"] = done
             meta["wall_s"] = round(wall_before + time.perf_counter() - t0, 1)
             save_checkpoint(out, model, ema, optimizer, meta)

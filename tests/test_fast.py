@@ -1,0 +1,113 @@
+"""The fast sampler gives ddim_sample's samples, for every option, and refuses bad input."""
+
+import pytest
+import torch
+
+from ddim_edu import gmm, pretrained
+from ddim_edu.fast import FastSampler, fast_ddim_sample
+from ddim_edu.sampling import ddim_sample
+from ddim_edu.schedule import linear_schedule, timesteps
+from ddim_edu.sweep import quality_grid
+
+SCHEDULE = linear_schedule()
+
+
+def toy_model(x, t):
+    """A smooth stand-in network whose output depends on x and t."""
+    return torch.tanh(x) * 0.3 + 0.1 * x + 1e-4 * t.view(-1, *([1] * (x.ndim - 1)))
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"eta": 0.0},
+        {"eta": 0.5},
+        {"eta": 1.0},
+        {"variance": "sigma_hat"},
+        {"eta": 1.0, "clip": 1.0},
+        {"eta": 0.7, "prediction": "x0"},
+        {"eta": 0.7, "prediction": "v", "clip": 0.5},
+    ],
+)
+def test_fast_path_matches_the_plain_sampler(options):
+    x_T = torch.randn(16, 1, 8, 8, generator=torch.Generator().manual_seed(0))
+    taus = timesteps(20)
+    plain = ddim_sample(toy_model, x_T, SCHEDULE, taus, generator=5, progress=False, **options)
+    fast = FastSampler(toy_model, SCHEDULE, taus, **options)(x_T, generator=5)
+    assert fast.shape == plain.shape
+    assert torch.allclose(fast, plain, atol=1e-5, rtol=1e-5), (fast - plain).abs().max()
+
+
+def test_fast_path_matches_on_2d_points_with_the_exact_denoiser():
+    mix = gmm.GaussianMixture.example_2d()
+    x_T = torch.randn(257, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
+    taus = timesteps(50)
+    plain = ddim_sample(mix.eps_model(SCHEDULE), x_T, SCHEDULE, taus, 0.5, generator=2, progress=False)
+    fast = fast_ddim_sample(mix.eps_model(SCHEDULE), x_T, SCHEDULE, taus, 0.5, generator=2)
+    assert fast.dtype == torch.float64
+    assert torch.allclose(fast, plain, atol=1e-10, rtol=0)
+
+
+def test_same_seed_same_samples_new_seed_new_samples():
+    x_T = torch.randn(8, 1, 8, 8, generator=torch.Generator().manual_seed(0))
+    sampler = FastSampler(toy_model, SCHEDULE, timesteps(10), eta=1.0)
+    a, b, c = sampler(x_T, generator=3), sampler(x_T, generator=3), sampler(x_T, generator=4)
+    assert torch.equal(a, b)
+    assert (a - c).abs().max() > 0.01
+    assert len(sampler) == 10 and len(sampler.noisy) == 9  # the last step adds no noise
+
+
+def test_deterministic_sampler_draws_no_noise():
+    sampler = FastSampler(toy_model, SCHEDULE, timesteps(10), eta=0.0)
+    assert sampler.noisy == []
+    assert sampler.draw_noise(torch.zeros(2, 3), generator=0) is None
+
+
+def test_bf16_autocast_and_channels_last_stay_close_to_float32():
+    model = pretrained.load("digits")
+    x_T = torch.randn(32, 1, 8, 8, generator=torch.Generator().manual_seed(0))
+    taus = timesteps(10)
+    ref = FastSampler(model, model.schedule, taus)(x_T)
+    last = FastSampler(model, model.schedule, taus, channels_last=True)(x_T)
+    low = FastSampler(model, model.schedule, taus, autocast="bf16")(x_T)
+    assert torch.allclose(last, ref, atol=1e-4)
+    assert low.dtype == torch.float32
+    # bf16 keeps 8 bits of mantissa: samples move by ~1e-2 on average, never by a whole level
+    assert 1e-5 < (low - ref).abs().mean() < 2e-2
+    assert (low - ref).abs().max() < 0.5
+
+
+def test_quality_grid_fast_equals_plain():
+    mix = gmm.GaussianMixture.example_2d()
+    x_T = torch.randn(64, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+
+    def distance(x):
+        return float(x.square().mean())
+
+    kw = {"steps": [5, 10], "etas": [0.0, 1.0, "sigma_hat"], "seed": 3, "progress": False}
+    plain = quality_grid(mix.eps_model(SCHEDULE), x_T, SCHEDULE, distance, **kw)
+    fast = quality_grid(mix.eps_model(SCHEDULE), x_T, SCHEDULE, distance, fast=True, **kw)
+    assert torch.allclose(torch.tensor(fast.values), torch.tensor(plain.values), atol=1e-9)
+
+
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        ({"eta": -0.1}, "eta must be a finite number >= 0"),
+        ({"variance": "beta"}, "variance must be one of 'eta', 'sigma_hat'"),
+        ({"prediction": "score"}, "prediction must be one of"),
+        ({"autocast": "fp8"}, "autocast must be None, 'bf16' or 'fp16'"),
+        ({"clip": 0}, "clip must be None or a number > 0"),
+    ],
+)
+def test_bad_options_are_refused(options, message):
+    with pytest.raises(ValueError, match=message):
+        FastSampler(toy_model, SCHEDULE, timesteps(10), **options)
+
+
+def test_bad_input_is_refused():
+    sampler = FastSampler(toy_model, SCHEDULE, timesteps(10))
+    with pytest.raises(ValueError, match="x_T contains NaN"):
+        sampler(torch.full((2, 1, 8, 8), float("nan")))
+    with pytest.raises(ValueError, match="timesteps"):
+        FastSampler(toy_model, SCHEDULE, [5, 10])
