@@ -11,7 +11,7 @@ PIP := $(PY) -m pip
 # With a GPU, choose your build: make demo TORCH_SPEC="torch --index-url https://download.pytorch.org/whl/cu126"
 TORCH_SPEC ?= torch==2.13.0
 
-.PHONY: demo test lint format install clean lab notebooks
+.PHONY: demo test lint format install clean lab notebooks chromium bench
 
 $(VENV)/.core: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -47,9 +47,25 @@ format: $(VENV)/.dev
 	$(PY) -m ruff format ddim_edu tests benchmarks
 	$(PY) -m ruff check --fix ddim_edu tests benchmarks
 
-# unit tests, then every notebook executed by nbval in FAST mode
-test: lint
-	DDIM_EDU_FAST=1 $(PY) -m pytest -q tests --nbval-lax --nbval-current-env notebooks
+# Debian's Chromium for the browser test (tests/test_browser.py); never a downloaded browser
+chromium:
+	@if [ ! -x /usr/bin/chromium ]; then \
+	  if command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+	    apt-get install -y -q chromium >/dev/null 2>&1 || (apt-get update -q >/dev/null && apt-get install -y -q chromium >/dev/null); \
+	  else echo "note: no /usr/bin/chromium and no root apt-get: the browser test will be skipped"; fi; \
+	fi
+
+# unit tests, the browser test, then every notebook executed by nbval in FAST mode
+test: lint chromium
+	DDIM_EDU_FAST=1 DDIM_EDU_ARTIFACTS=test-artifacts \
+	DDIM_EDU_BROWSER=$$(test -x /usr/bin/chromium && echo 1 || echo 0) \
+	$(PY) -m pytest -q tests --nbval-lax --nbval-current-env notebooks
+
+# where the time goes (the README's numbers): sampler vs network vs diffusers, time vs S,
+# training throughput, each notebook under nbval; diffusers is installed for this only
+bench: $(VENV)/.dev
+	$(PIP) install --quiet -e ".[bench]"
+	$(PY) benchmarks/sampler_speed.py --notebooks
 
 # JupyterLab on notebooks/ in the project's environment (ipywidgets included)
 lab: $(VENV)/.lab

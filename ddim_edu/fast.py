@@ -147,8 +147,13 @@ class FastSampler:
         gen = make_generator(generator)
         pin = x_T.device.type == "cuda"
         buf = torch.empty((len(self.noisy), *x_T.shape), dtype=x_T.dtype, pin_memory=pin)
-        for k in range(len(self.noisy)):
-            torch.randn(tuple(x_T.shape), generator=gen, dtype=x_T.dtype, out=buf[k])
+        if x_T.numel() % 16 == 0:
+            # PyTorch's CPU normal sampler works in blocks of 16 numbers, so for such sizes one
+            # call gives the very numbers of one call per step (tests/test_fast.py checks this)
+            torch.randn(tuple(buf.shape), generator=gen, dtype=x_T.dtype, out=buf)
+        else:
+            for k in range(len(self.noisy)):
+                torch.randn(tuple(x_T.shape), generator=gen, dtype=x_T.dtype, out=buf[k])
         return buf.to(x_T.device, non_blocking=pin)
 
     def _autocast(self, device: torch.device):
@@ -164,21 +169,24 @@ class FastSampler:
     def _loop(self, x: torch.Tensor, noise: torch.Tensor | None, ts: list[torch.Tensor]):
         k = 0
         ctx = self._autocast(x.device)
+        x = x.clone()  # updated in place below; the caller's x_T (or a graph's input) stays intact
         for i, st in enumerate(self.steps):
             with ctx:
                 out = self.model(x, ts[i])
-            out = out.to(x.dtype)
-            if self.clip is None:
-                x_new = torch.add(x * st["A"], out, alpha=st["B"])
-            else:
+            if out.dtype != x.dtype:
+                out = out.to(x.dtype)
+            if self.clip is not None:
                 (p, q), (r, s) = st["eps"], st["x0"]
                 x0 = torch.add(x * r, out, alpha=s).clamp_(-self.clip, self.clip)
                 eps = torch.add(x * p, out, alpha=q) if p != 0.0 else out * q
-                x_new = torch.add(x0 * st["c0"], eps, alpha=st["direction"])
+                x = torch.add(x0 * st["c0"], eps, alpha=st["direction"])
+            elif out.untyped_storage().data_ptr() == x.untyped_storage().data_ptr():
+                x = torch.add(x * st["A"], out, alpha=st["B"])  # the output aliases x
+            else:
+                x.mul_(st["A"]).add_(out, alpha=st["B"])
             if st["C"] > 0.0:
-                x_new.add_(noise[k], alpha=st["C"])  # type: ignore[index]
+                x.add_(noise[k], alpha=st["C"])  # type: ignore[index]
                 k += 1
-            x = x_new
         return x
 
     # --- the call ---------------------------------------------------------------------------------

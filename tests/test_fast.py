@@ -42,7 +42,9 @@ def test_fast_path_matches_on_2d_points_with_the_exact_denoiser():
     mix = gmm.GaussianMixture.example_2d()
     x_T = torch.randn(257, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
     taus = timesteps(50)
-    plain = ddim_sample(mix.eps_model(SCHEDULE), x_T, SCHEDULE, taus, 0.5, generator=2, progress=False)
+    plain = ddim_sample(
+        mix.eps_model(SCHEDULE), x_T, SCHEDULE, taus, 0.5, generator=2, progress=False
+    )
     fast = fast_ddim_sample(mix.eps_model(SCHEDULE), x_T, SCHEDULE, taus, 0.5, generator=2)
     assert fast.dtype == torch.float64
     assert torch.allclose(fast, plain, atol=1e-10, rtol=0)
@@ -111,3 +113,21 @@ def test_bad_input_is_refused():
         sampler(torch.full((2, 1, 8, 8), float("nan")))
     with pytest.raises(ValueError, match="timesteps"):
         FastSampler(toy_model, SCHEDULE, [5, 10])
+
+
+@pytest.mark.parametrize("shape", [(16, 1, 8, 8), (3, 2), (5, 16), (7, 3)])
+def test_pre_drawn_noise_is_the_noise_drawn_step_by_step(shape):
+    sampler = FastSampler(toy_model, SCHEDULE, timesteps(12), eta=1.0)
+    x_T = torch.zeros(shape)
+    gen = torch.Generator().manual_seed(9)
+    expected = torch.stack([torch.randn(shape, generator=gen) for _ in sampler.noisy])
+    assert torch.equal(sampler.draw_noise(x_T, generator=9), expected)
+
+
+def test_a_network_that_returns_its_input_or_a_view_of_it_is_handled():
+    x_T = torch.randn(4, 2, generator=torch.Generator().manual_seed(0))
+    for model in (lambda x, t: x, lambda x, t: x.view(x.shape)):
+        plain = ddim_sample(model, x_T, SCHEDULE, timesteps(10), progress=False)
+        fast = FastSampler(model, SCHEDULE, timesteps(10))(x_T)
+        assert torch.allclose(fast, plain, atol=1e-6)
+    assert torch.equal(x_T, torch.randn(4, 2, generator=torch.Generator().manual_seed(0)))
