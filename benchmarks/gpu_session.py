@@ -144,7 +144,7 @@ def grid_phase(ses: Session, args, out: Path, bench: dict) -> None:
         grid_args = ["--n", "300", "--n-headline", "300", "--steps", "10,20"]
     else:
         # 25 cells, 5 x (10 + 20 + 50 + 100 + 1000) network calls at batch n, plus scoring
-        per_call = bench["batch_10000_S_50"]["fast"] / 50
+        per_call = bench.get("batch_10000_S_50", {}).get("fast", 1.2) / 50
         projected = 1.2 * per_call * 5 * 1180 + 30
         left = args.deadline_s - ses.elapsed() - 15
         if projected > left:
@@ -164,6 +164,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--batch", type=int, default=256, help="training batch size")
     parser.add_argument("--tiny", action="store_true", help="tiny sizes (a CPU check)")
     parser.add_argument(
+        "--phases", default="train,bench,grid", help="which phases to run (comma-separated)"
+    )
+    parser.add_argument(
         "--deadline-s", type=float, default=540.0, help="the grid is sized to end by then"
     )
     parser.add_argument(
@@ -178,142 +181,157 @@ def main(argv: list[str] | None = None) -> None:
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     dev = device.type
     ses = Session(out)
+    phases = set(args.phases.split(","))
     names = list(CANDIDATES)[: 2 if args.tiny else None]
     n_score = 200 if args.tiny else 2000
-
-    # 1. probe the step time with all candidates running at once, then train
-    probe_steps = 20 if args.tiny else 300
-    runs = train_all(work, probe_steps, args.batch, dev, names, "probe", 600)
-    step_s = {n: json.loads((r / "checkpoint.json").read_text())["wall_s"] / probe_steps
-              for n, r in runs.items()}  # fmt: skip
-    slowest = max(step_s.values())
-    steps = 40 if args.tiny else int(min(args.max_steps, args.train_s / slowest) // 1000 * 1000)
-    steps = max(steps, 40 if args.tiny else 2000)
-    ses.save("probe", {"step_s": step_s, "steps_chosen": steps, "batch": args.batch})
-    runs = train_all(work, steps, args.batch, dev, names, "cand", 1.5 * args.train_s + 30)
-    trained = {}
-    for name, run in runs.items():
-        meta = json.loads((run / "checkpoint.json").read_text())
-        trained[name] = {
-            "steps": meta["step"],
-            "complete": meta["step"] == steps,
-            "wall_s": meta["wall_s"],
-            "images_per_s_concurrent": round(meta["step"] * args.batch / meta["wall_s"], 1),
-            "final_loss": round(meta["loss"], 5),
-            "command": meta["command"],
-            "device": meta["device"],
-        }
-    ses.save("training", trained)
-
-    # 2. score the candidates and the shipped model alike; export the best
     quality = DigitsQuality(device=device)
-    x_T = torch.randn(n_score, 1, 8, 8, generator=torch.Generator().manual_seed(123))
-    scores = {"shipped": score(pretrained.load("digits", device=device), quality, x_T, device)}
-    for name, run in runs.items():
-        scores[name] = score(load_run(run).to(device), quality, x_T, device)
-    best = min(scores, key=lambda k: scores[k]["fid"])
-    ses.save("selection", {"scores": scores, "best": best, "n": n_score, "x_T_seed": 123})
-    if best != "shipped":
-        entry = pretrained.export(
-            runs[best],
-            "digits",
-            folder=Path(args.export_to),
-            notes={"selected_from": sorted(scores), "selection_n": n_score},
-        )
-        print(f"exported {best}: {entry['size_bytes'] / 1e6:.1f} MB")
-    for f in ("digits.safetensors", "manifest.json"):
-        src = Path(args.export_to) / f
-        if src.exists():
-            shutil.copy(src, out / f)
 
-    # 3. where the time goes (before the grid, which is sized to the time left)
-    model = pretrained.load("digits", device=device)
-    bench: dict = {"device": run_metadata("")["device"]}
-    batches = [64, 1024] if args.tiny else [64, 1024, 10000]
-    S = 5 if args.tiny else 50  # noqa: N806
-    for b in batches:
+    if "train" in phases:
+        # 1. probe the step time with all candidates running at once, then train
+        probe_steps = 20 if args.tiny else 300
+        runs = train_all(work, probe_steps, args.batch, dev, names, "probe", 600)
+        step_s = {n: json.loads((r / "checkpoint.json").read_text())["wall_s"] / probe_steps
+                  for n, r in runs.items()}  # fmt: skip
+        slowest = max(step_s.values())
+        steps = 40 if args.tiny else int(min(args.max_steps, args.train_s / slowest) // 1000 * 1000)
+        steps = max(steps, 40 if args.tiny else 2000)
+        ses.save("probe", {"step_s": step_s, "steps_chosen": steps, "batch": args.batch})
+        runs = train_all(work, steps, args.batch, dev, names, "cand", 1.5 * args.train_s + 30)
+        trained = {}
+        for name, run in runs.items():
+            meta = json.loads((run / "checkpoint.json").read_text())
+            trained[name] = {
+                "steps": meta["step"],
+                "complete": meta["step"] == steps,
+                "wall_s": meta["wall_s"],
+                "images_per_s_concurrent": round(meta["step"] * args.batch / meta["wall_s"], 1),
+                "final_loss": round(meta["loss"], 5),
+                "command": meta["command"],
+                "device": meta["device"],
+            }
+        ses.save("training", trained)
+
+        # 2. score the candidates and the shipped model alike; export the best
+        x_T = torch.randn(n_score, 1, 8, 8, generator=torch.Generator().manual_seed(123))
+        scores = {"shipped": score(pretrained.load("digits", device=device), quality, x_T, device)}
+        for name, run in runs.items():
+            scores[name] = score(load_run(run).to(device), quality, x_T, device)
+        best = min(scores, key=lambda k: scores[k]["fid"])
+        ses.save("selection", {"scores": scores, "best": best, "n": n_score, "x_T_seed": 123})
+        if best != "shipped":
+            entry = pretrained.export(
+                runs[best],
+                "digits",
+                folder=Path(args.export_to),
+                notes={"selected_from": sorted(scores), "selection_n": n_score},
+            )
+            print(f"exported {best}: {entry['size_bytes'] / 1e6:.1f} MB")
+        for f in ("digits.safetensors", "manifest.json"):
+            src = Path(args.export_to) / f
+            if src.exists():
+                shutil.copy(src, out / f)
+
+    bench: dict = {}
+    if "bench" in phases:
+        # 3. where the time goes (before the grid, which is sized to the time left)
+        model = pretrained.load("digits", device=device)
+        bench["device"] = run_metadata("")["device"]
+        batches = [64, 1024] if args.tiny else [64, 1024, 10000]
+        S = 5 if args.tiny else 50  # noqa: N806
+        for b in batches:
+            xb = torch.randn(b, 1, 8, 8, generator=torch.Generator().manual_seed(0)).to(device)
+            tb = torch.full((b,), 500, dtype=torch.int64, device=device)
+
+            def forward(xb=xb, tb=tb):
+                with torch.no_grad():
+                    for _ in range(S):
+                        model(xb, tb)
+
+            row = {"unet_forward_x_S": timed(forward, device)}
+            variants = {
+                "plain_ddim_sample": lambda xb=xb: ddim_sample(
+                    model, xb, model.schedule, timesteps(S), progress=False
+                ),
+                "fast": FastSampler(model, model.schedule, timesteps(S)),
+                "fast_eta1": FastSampler(model, model.schedule, timesteps(S), eta=1.0),
+                "fast_bf16": FastSampler(model, model.schedule, timesteps(S), autocast="bf16"),
+                "fast_bf16_channels_last": FastSampler(
+                    model, model.schedule, timesteps(S), autocast="bf16", channels_last=True
+                ),
+            }
+            if dev == "cuda":
+                variants["fast_cuda_graph"] = FastSampler(
+                    model, model.schedule, timesteps(S), cuda_graph=True
+                )
+                variants["fast_bf16_cuda_graph"] = FastSampler(
+                    model, model.schedule, timesteps(S), autocast="bf16", cuda_graph=True
+                )
+            for name, fn in variants.items():
+                row[name] = timed(lambda f=fn, xb=xb: f(xb), device)
+            row = {k: round(v, 5) for k, v in row.items()}
+            row["images_per_s_fast"] = round(b / row["fast"], 1)
+            row["sampling_over_forward"] = round(row["fast"] / row["unet_forward_x_S"], 3)
+            bench[f"batch_{b}_S_{S}"] = row
+            ses.save("bench", bench)
+
+        # 3b. wall time against S, DDIM (fast path) and DDPM (1000 steps), at one batch
+        b = 1024 if not args.tiny else 64
         xb = torch.randn(b, 1, 8, 8, generator=torch.Generator().manual_seed(0)).to(device)
-        tb = torch.full((b,), 500, dtype=torch.int64, device=device)
-
-        def forward(xb=xb, tb=tb):
-            with torch.no_grad():
-                for _ in range(S):
-                    model(xb, tb)
-
-        row = {"unet_forward_x_S": timed(forward, device)}
-        variants = {
-            "plain_ddim_sample": lambda xb=xb: ddim_sample(
-                model, xb, model.schedule, timesteps(S), progress=False
-            ),
-            "fast": FastSampler(model, model.schedule, timesteps(S)),
-            "fast_eta1": FastSampler(model, model.schedule, timesteps(S), eta=1.0),
-            "fast_bf16": FastSampler(model, model.schedule, timesteps(S), autocast="bf16"),
-            "fast_bf16_channels_last": FastSampler(
-                model, model.schedule, timesteps(S), autocast="bf16", channels_last=True
-            ),
-        }
-        if dev == "cuda":
-            variants["fast_cuda_graph"] = FastSampler(
-                model, model.schedule, timesteps(S), cuda_graph=True
-            )
-            variants["fast_bf16_cuda_graph"] = FastSampler(
-                model, model.schedule, timesteps(S), autocast="bf16", cuda_graph=True
-            )
-        for name, fn in variants.items():
-            row[name] = timed(lambda f=fn, xb=xb: f(xb), device)
-        row = {k: round(v, 5) for k, v in row.items()}
-        row["images_per_s_fast"] = round(b / row["fast"], 1)
-        row["sampling_over_forward"] = round(row["fast"] / row["unet_forward_x_S"], 3)
-        bench[f"batch_{b}_S_{S}"] = row
+        walls = {}
+        for s_ in [10, 20, 50, 100, 1000] if not args.tiny else [5, 10]:
+            sampler = FastSampler(model, model.schedule, timesteps(s_))
+            walls[str(s_)] = round(timed(lambda smp=sampler: smp(xb), device, repeat=2), 4)
+        ddpm_wall = timed(
+            lambda: ddpm_sample(model, xb, model.schedule, generator=0, progress=False), device, 1
+        )
+        bench["wall_vs_S"] = {"batch": b, "ddim_fast": walls, "ddpm_1000": round(ddpm_wall, 4)}
         ses.save("bench", bench)
 
-    # 3b. wall time against S, DDIM (fast path) and DDPM (1000 steps), at one batch
-    b = 1024 if not args.tiny else 64
-    xb = torch.randn(b, 1, 8, 8, generator=torch.Generator().manual_seed(0)).to(device)
-    walls = {}
-    for s_ in [10, 20, 50, 100, 1000] if not args.tiny else [5, 10]:
-        sampler = FastSampler(model, model.schedule, timesteps(s_))
-        walls[str(s_)] = round(timed(lambda smp=sampler: smp(xb), device, repeat=2), 4)
-    ddpm_wall = timed(
-        lambda: ddpm_sample(model, xb, model.schedule, generator=0, progress=False), device, 1
-    )
-    bench["wall_vs_S"] = {"batch": b, "ddim_fast": walls, "ddpm_1000": round(ddpm_wall, 4)}
-    ses.save("bench", bench)
+        # 3c. bf16 against float32: the same x_T and noise
+        n_cmp = 300 if args.tiny else 10000
+        x_T = torch.randn(n_cmp, 1, 8, 8, generator=torch.Generator().manual_seed(7)).to(device)
+        agree = {}
+        for eta in (0.0, 1.0):
+            ref = FastSampler(model, model.schedule, timesteps(S), eta=eta)(x_T, generator=1)
+            low = FastSampler(model, model.schedule, timesteps(S), eta=eta, autocast="bf16")(
+                x_T, generator=1
+            )
+            plain = ddim_sample(model, x_T, model.schedule, timesteps(S), eta, generator=1,
+                                progress=False)  # fmt: skip
+            graph = FastSampler(model, model.schedule, timesteps(S), eta=eta, cuda_graph=True)
+            graphed = graph(x_T, generator=1)
+            graphed_again = graph(x_T, generator=1)  # a replay of the recorded graph
+            last = FastSampler(model, model.schedule, timesteps(S), eta=eta, channels_last=True)(
+                x_T, generator=1
+            )
+            agree[f"eta_{eta:g}"] = {
+                "fast_vs_plain_max_abs": float((ref - plain).abs().max()),
+                "bf16_vs_fp32_max_abs": float((ref - low).abs().max()),
+                "fast_vs_plain_mean_abs": float((ref - plain).abs().mean()),
+                "cuda_graph_vs_eager_max_abs": float((graphed - ref).abs().max()),
+                "cuda_graph_replay_max_abs": float((graphed_again - graphed).abs().max()),
+                "channels_last_vs_eager_max_abs": float((last - ref).abs().max()),
+                "bf16_vs_fp32_mean_abs": float((ref - low).abs().mean()),
+                "fid_fp32": round(quality(ref.cpu()).fid, 4),
+                "fid_bf16": round(quality(low.cpu()).fid, 4),
+            }
+        bench["bf16_agreement"] = {"n": n_cmp, "S": S, **agree}
+        ses.save("bench", bench)
 
-    # 3c. bf16 against float32: the same x_T and noise
-    n_cmp = 300 if args.tiny else 10000
-    x_T = torch.randn(n_cmp, 1, 8, 8, generator=torch.Generator().manual_seed(7)).to(device)
-    agree = {}
-    for eta in (0.0, 1.0):
-        ref = FastSampler(model, model.schedule, timesteps(S), eta=eta)(x_T, generator=1)
-        low = FastSampler(model, model.schedule, timesteps(S), eta=eta, autocast="bf16")(
-            x_T, generator=1
-        )
-        plain = ddim_sample(model, x_T, model.schedule, timesteps(S), eta, generator=1,
-                            progress=False)  # fmt: skip
-        agree[f"eta_{eta:g}"] = {
-            "fast_vs_plain_max_abs": float((ref - plain).abs().max()),
-            "bf16_vs_fp32_max_abs": float((ref - low).abs().max()),
-            "bf16_vs_fp32_mean_abs": float((ref - low).abs().mean()),
-            "fid_fp32": round(quality(ref.cpu()).fid, 4),
-            "fid_bf16": round(quality(low.cpu()).fid, 4),
-        }
-    bench["bf16_agreement"] = {"n": n_cmp, "S": S, **agree}
-    ses.save("bench", bench)
-
-    # 3d. training throughput, one process alone
-    for tb_ in [128, 1024] if not args.tiny else [32]:
-        cfg = TrainConfig(
-            data="digits", steps=40 if args.tiny else 400, batch_size=tb_, device=dev,
-            out=str(work / f"tput_{tb_}"), checkpoint_every=10**6, log_every=10**6,
-        )  # fmt: skip
-        meta = train(cfg, progress=False, command="benchmark")
-        bench[f"train_batch_{tb_}"] = {
-            "images_per_s": round(cfg.steps * tb_ / meta["wall_s"], 1),
-            "step_ms": round(1000 * meta["wall_s"] / cfg.steps, 2),
-        }
-    ses.save("bench", bench)
-    grid_phase(ses, args, out, bench)
+        # 3d. training throughput, one process alone
+        for tb_ in [128, 1024] if not args.tiny else [32]:
+            cfg = TrainConfig(
+                data="digits", steps=40 if args.tiny else 400, batch_size=tb_, device=dev,
+                out=str(work / f"tput_{tb_}"), checkpoint_every=10**6, log_every=10**6,
+            )  # fmt: skip
+            meta = train(cfg, progress=False, command="benchmark")
+            bench[f"train_batch_{tb_}"] = {
+                "images_per_s": round(cfg.steps * tb_ / meta["wall_s"], 1),
+                "step_ms": round(1000 * meta["wall_s"] / cfg.steps, 2),
+            }
+        ses.save("bench", bench)
+    if "grid" in phases:
+        grid_phase(ses, args, out, bench)
     print(json.dumps(ses.record, indent=1)[:6000])
 
 
