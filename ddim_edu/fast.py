@@ -12,8 +12,8 @@ cost nothing beside the network:
   The timestep batches are made once per batch size and device; nothing inside the loop creates
   a tensor from host data, reads a value back, or synchronises with the device.
 * Noise is still drawn from a seeded CPU generator (so a seed gives the same samples on every
-  device, and the same as ``ddim_sample``), ahead of the loop, into pinned memory, and copied
-  to the device without blocking.
+  device, and the same as ``ddim_sample``). For a GPU it is drawn ahead of the loop into pinned
+  memory and copied without blocking; on the CPU it is drawn step by step into one reused buffer.
 * Options for a GPU: ``autocast`` runs the network in bfloat16 or float16 (the update stays in
   the data's dtype), ``channels_last`` stores images as NHWC, and ``cuda_graph=True`` records
   the whole loop once per batch shape as a CUDA graph and replays it (no per-kernel launch cost).
@@ -166,7 +166,7 @@ class FastSampler:
             cache_enabled=False if self.cuda_graph else None,
         )
 
-    def _loop(self, x: torch.Tensor, noise: torch.Tensor | None, ts: list[torch.Tensor]):
+    def _loop(self, x: torch.Tensor, noise, ts: list[torch.Tensor]):
         k = 0
         ctx = self._autocast(x.device)
         x = x.clone()  # updated in place below; the caller's x_T (or a graph's input) stays intact
@@ -201,7 +201,11 @@ class FastSampler:
         if self.channels_last and x.ndim == 4:
             x = x.contiguous(memory_format=torch.channels_last)
         ts = self._t_batches(x.shape[0], x.device)
-        noise = self.draw_noise(x, generator)
+        if x.device.type == "cpu" and not self.cuda_graph:
+            gen = make_generator(generator)
+            noise = _LazyNoise(x, gen, len(self.noisy)) if self.noisy else None
+        else:
+            noise = self.draw_noise(x, generator)
         if self.cuda_graph and x.device.type == "cuda":
             out = self._replay(x, noise, ts)
         else:
@@ -228,6 +232,26 @@ class FastSampler:
             static_noise.copy_(noise)
         graph.replay()
         return static_out.clone()
+
+
+class _LazyNoise:
+    """The loop's noise drawn as it goes, a block of steps at a time into one reused buffer (on the
+    CPU this beats drawing it all ahead: the buffer stays in cache). Same numbers, same order as
+    ``draw_noise``: blocks are drawn in one call only when that gives identical numbers."""
+
+    def __init__(self, like: torch.Tensor, generator: torch.Generator | None, n: int) -> None:
+        numel = like.numel()
+        block = max(1, min(n, (1 << 20) // numel)) if numel % 16 == 0 else 1
+        self.buf = torch.empty((block, *like.shape), dtype=like.dtype)
+        self.generator, self.left, self.pos, self.filled = generator, n, 0, 0
+
+    def __getitem__(self, k: int) -> torch.Tensor:
+        if self.pos == self.filled:  # steps ask in order, 0, 1, 2, ...
+            m = min(self.buf.shape[0], self.left)
+            torch.randn((m, *self.buf.shape[1:]), generator=self.generator, out=self.buf[:m])
+            self.left, self.pos, self.filled = self.left - m, 0, m
+        self.pos += 1
+        return self.buf[self.pos - 1]
 
 
 def fast_ddim_sample(
