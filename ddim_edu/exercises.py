@@ -388,6 +388,416 @@ def _check_ddim_step(fn, seed: int) -> tuple[bool, str]:
     )
 
 
+# --- notebook 03: training --------------------------------------------------------------------------
+
+
+def _linear_net(gen: torch.Generator, d: int = 2):
+    """A fixed random 'network' eps(x, t) for checking losses: linear in x, smooth in t."""
+    w = torch.randn(d, d, generator=gen, dtype=torch.float64) * 0.3
+    return lambda x, t: x @ w + 0.001 * t.to(torch.float64)[:, None]
+
+
+def _check_simple_loss(fn, seed: int) -> tuple[bool, str]:
+    if msg := _unanswered(fn):
+        return False, msg
+    gen = _rng(seed)
+    ab = linear_schedule().alpha_bar
+    net = _linear_net(gen)
+    x0 = torch.randn(128, 2, generator=gen, dtype=torch.float64)
+    eps = torch.randn(128, 2, generator=gen, dtype=torch.float64)
+    t = torch.randint(0, 1000, (128,), generator=gen)
+    out, err = _call(fn, net, x0.clone(), t.clone(), eps.clone(), ab)
+    if err:
+        return False, err
+    got = _as_tensor(out)
+    if got is None or got.numel() != 1:
+        return False, f"Expected one number (the mean loss), got {out!r}."
+    a = ab[t][:, None]
+    xt = a.sqrt() * x0 + (1 - a).sqrt() * eps
+    expected = ((net(xt, t) - eps) ** 2).mean()
+    mistakes = {
+        "The target is the noise ε, not x_0 (that is the x0-prediction loss).": (
+            (net(xt, t) - x0) ** 2
+        ).mean(),
+        "x_t lacks its square roots: x_t = √ᾱ_t x_0 + √(1 − ᾱ_t) ε.": (
+            (net(a * x0 + (1 - a) * eps, t) - eps) ** 2
+        ).mean(),
+        "You summed the squared errors; the simple loss is their mean.": (
+            (net(xt, t) - eps) ** 2
+        ).sum(),
+        "The network saw x_0 instead of the noisy x_t.": ((net(x0, t) - eps) ** 2).mean(),
+    }
+    return _compare(
+        got.reshape(()),
+        expected,
+        "the loss",
+        mistakes,
+        "noise x_0 to level ᾱ_t with ε, then mean((ε_θ(x_t, t) − ε)²).",
+    )
+
+
+def _check_v_target(fn, seed: int) -> tuple[bool, str]:
+    if msg := _unanswered(fn):
+        return False, msg
+    gen = _rng(seed)
+    x0 = torch.randn(64, 2, generator=gen, dtype=torch.float64)
+    eps = torch.randn(64, 2, generator=gen, dtype=torch.float64)
+    a = float(torch.rand(1, generator=gen, dtype=torch.float64)) * 0.8 + 0.1
+    out, err = _call(fn, x0.clone(), eps.clone(), a)
+    if err:
+        return False, err
+    got = _as_tensor(out)
+    if got is None:
+        return False, f"Expected a tensor, got {type(out).__name__}."
+    sa, s1a = math.sqrt(a), math.sqrt(1 - a)
+    expected = sa * eps - s1a * x0
+    mistakes = {
+        "The sign is flipped: v = √ᾱ ε − √(1 − ᾱ) x_0.": s1a * x0 - sa * eps,
+        "The coefficients are swapped: ε gets √ᾱ and x_0 gets √(1 − ᾱ).": s1a * eps - sa * x0,
+        "The square roots are missing.": a * eps - (1 - a) * x0,
+    }
+    return _compare(
+        got,
+        expected,
+        "v",
+        mistakes,
+        "v = √ᾱ_t ε − √(1 − ᾱ_t) x_0 (Salimans & Ho); see `ddim_edu.sampling.eps_and_x0`.",
+    )
+
+
+# --- notebook 04: trajectories and the ODE ------------------------------------------------------------
+
+
+def _check_ode_coordinates(fn, seed: int) -> tuple[bool, str]:
+    if msg := _unanswered(fn):
+        return False, msg
+    gen = _rng(seed)
+    x = torch.randn(32, 2, generator=gen, dtype=torch.float64)
+    a = float(torch.rand(1, generator=gen, dtype=torch.float64)) * 0.9 + 0.05
+    out, err = _call(fn, x.clone(), a)
+    if err:
+        return False, err
+    if not isinstance(out, (tuple, list)) or len(out) != 2:
+        return False, f"Return a pair (x_bar, sigma), got {type(out).__name__}."
+    xbar, sig = _as_tensor(out[0]), _as_tensor(out[1])
+    if xbar is None or sig is None:
+        return False, "Both x_bar and sigma must be numbers or tensors."
+    ok, msg = _compare(
+        xbar,
+        x / math.sqrt(a),
+        "x_bar",
+        {
+            "x_bar is x / √ᾱ, not x · √ᾱ.": x * math.sqrt(a),
+            "x_bar lacks the square root: x / √ᾱ.": x / a,
+        },
+        "eq. 13 rescales x_t by 1 / √ᾱ_t.",
+    )
+    if not ok:
+        return ok, msg
+    ok, msg = _compare(
+        sig.reshape(()),
+        torch.tensor(math.sqrt((1 - a) / a), dtype=torch.float64),
+        "sigma",
+        {
+            "sigma lacks its square root: σ = √((1 − ᾱ) / ᾱ).": torch.tensor(
+                (1 - a) / a, dtype=torch.float64
+            ),
+            "sigma is upside down: σ = √((1 − ᾱ) / ᾱ), the noise-to-signal ratio.": torch.tensor(
+                math.sqrt(a / (1 - a)), dtype=torch.float64
+            ),
+        },
+        "σ_t = √((1 − ᾱ_t) / ᾱ_t) grows from 0 at the data to large at x_T.",
+    )
+    return ok, ("x̄ and σ match the reference on fresh random inputs." if ok else msg)
+
+
+def _check_euler_step(fn, seed: int) -> tuple[bool, str]:
+    if msg := _unanswered(fn):
+        return False, msg
+    gen = _rng(seed)
+    at, ap = (float(v) for v in _random_levels(gen, n=1))
+    xt = torch.randn(32, 2, generator=gen, dtype=torch.float64)
+    eps = torch.randn(32, 2, generator=gen, dtype=torch.float64)
+    out, err = _call(fn, xt.clone(), eps.clone(), at, ap)
+    if err:
+        return False, err
+    got = _as_tensor(out)
+    if got is None:
+        return False, f"Expected a tensor, got {type(out).__name__}."
+    s_t, s_p = math.sqrt((1 - at) / at), math.sqrt((1 - ap) / ap)
+    xbar_prev = xt / math.sqrt(at) + (s_p - s_t) * eps
+    expected = math.sqrt(ap) * xbar_prev
+    mistakes = {
+        "You returned x̄_{t−1}: multiply by √ᾱ_{t−1} to come back to x.": xbar_prev,
+        "The step goes the wrong way: use (σ_{t−1} − σ_t), which is negative when denoising.": math.sqrt(
+            ap
+        )
+        * (xt / math.sqrt(at) + (s_t - s_p) * eps),
+        "x_t was not rescaled to x̄_t = x_t / √ᾱ_t before the step.": math.sqrt(ap)
+        * (xt + (s_p - s_t) * eps),
+    }
+    return _compare(
+        got,
+        expected,
+        "x_{t−1}",
+        mistakes,
+        "x̄_{t−1} = x̄_t + (σ_{t−1} − σ_t) ε, then x_{t−1} = √ᾱ_{t−1} x̄_{t−1}; it equals DDIM's η = 0 step.",
+    )
+
+
+# --- notebook 05: quality against S and eta -------------------------------------------------------------
+
+
+def _sqrtm(c: torch.Tensor) -> torch.Tensor:
+    w, v = torch.linalg.eigh(c)
+    return (v * w.clamp(min=0).sqrt()) @ v.T
+
+
+def _random_spd(gen: torch.Generator, d: int) -> torch.Tensor:
+    a = torch.randn(d, d, generator=gen, dtype=torch.float64)
+    return a @ a.T / d + 0.1 * torch.eye(d, dtype=torch.float64)
+
+
+def _check_frechet(fn, seed: int) -> tuple[bool, str]:
+    if msg := _unanswered(fn):
+        return False, msg
+    gen = _rng(seed)
+    d = 6
+    mu1, mu2 = (
+        torch.randn(d, generator=gen, dtype=torch.float64),
+        torch.randn(d, generator=gen, dtype=torch.float64),
+    )
+    c1, c2 = _random_spd(gen, d), _random_spd(gen, d)
+    out, err = _call(fn, mu1.clone(), c1.clone(), mu2.clone(), c2.clone())
+    if err:
+        return False, err
+    got = _as_tensor(out)
+    if got is None or got.numel() != 1:
+        return False, f"Expected one number, got {out!r}."
+    s1 = _sqrtm(c1)
+    cross = torch.trace(_sqrtm(s1 @ c2 @ s1))
+    mean_term = ((mu1 - mu2) ** 2).sum()
+    expected = mean_term + torch.trace(c1) + torch.trace(c2) - 2 * cross
+    mistakes = {
+        "The factor 2 in front of the cross term is missing.": mean_term
+        + torch.trace(c1)
+        + torch.trace(c2)
+        - cross,
+        "The mean term |μ₁ − μ₂|² is missing.": torch.trace(c1) + torch.trace(c2) - 2 * cross,
+        "The square root of C₁C₂ was taken element by element; it must be a matrix square root.": mean_term
+        + torch.trace(c1)
+        + torch.trace(c2)
+        - 2 * torch.trace((c1 @ c2).abs().sqrt()),
+        "|μ₁ − μ₂| is not squared.": (mu1 - mu2).norm()
+        + torch.trace(c1)
+        + torch.trace(c2)
+        - 2 * cross,
+    }
+    return _compare(
+        got.reshape(()),
+        expected,
+        "the distance",
+        mistakes,
+        "|μ₁ − μ₂|² + tr(C₁ + C₂ − 2 (C₁^½ C₂ C₁^½)^½); eigh gives matrix square roots.",
+    )
+
+
+def _check_speedup(value, seed: int) -> tuple[bool, str]:
+    if msg := _unanswered(value):
+        return False, msg
+    import json
+
+    from .nb import repository_file
+
+    stored = json.loads(repository_file("benchmarks/results/digits_quality.json").read_text())
+    g = stored["grid"]
+    row = {str(e): dict(zip(g["steps"], v)) for e, v in zip(g["etas"], g["values"])}
+    target = row["1.0"][1000]
+    s_match = min(S for S in g["steps"] if row["0.0"][S] <= target)
+    expected = 1000 // s_match
+    loose = [S for S in g["steps"] if row["0.0"][S] <= 1.5 * target]
+    v = _as_tensor(value)
+    if v is None or v.numel() != 1:
+        return False, f"Expected one number (a speed-up factor), got {value!r}."
+    v = float(v)
+    if math.isclose(v, expected, rel_tol=1e-6):
+        return (
+            True,
+            f"η = 0 first matches η = 1 at S = 1000 when S = {s_match}: {expected}× fewer network calls.",
+        )
+    if loose and math.isclose(v, 1000 // min(loose), rel_tol=1e-6):
+        return (
+            False,
+            "That is the speed-up within 1.5× of the quality; the exercise asks for at least as good (≤). Hint: compare with ≤ target.",
+        )
+    if math.isclose(v, s_match / 1000, rel_tol=1e-6):
+        return False, f"Upside down: the speed-up is 1000 / S, here 1000 / {s_match}."
+    return False, (
+        f"Got {v:g}. Hint: take η = 1 at S = 1000 as the target, find the smallest S where the η = 0 row is ≤ it, "
+        "and divide 1000 by that S."
+    )
+
+
+# --- notebook 06: inversion and interpolation ---------------------------------------------------------
+
+
+def _check_slerp(fn, seed: int) -> tuple[bool, str]:
+    if msg := _unanswered(fn):
+        return False, msg
+    from .latent import lerp, slerp
+
+    gen = _rng(seed)
+    z0 = torch.randn(64, generator=gen, dtype=torch.float64)
+    z1 = torch.randn(64, generator=gen, dtype=torch.float64)
+    alphas = [0.0, 0.25, 0.5, 0.9]
+    got, expected, lin, swapped = [], [], [], []
+    for a in alphas:
+        out, err = _call(fn, z0.clone(), z1.clone(), a)
+        if err:
+            return False, err
+        v = _as_tensor(out)
+        if v is None or v.shape != z0.shape:
+            return False, f"Expected a tensor of shape {tuple(z0.shape)}, got {out!r:.60}."
+        got.append(v)
+        expected.append(slerp(z0[None], z1[None], a)[0])
+        lin.append(lerp(z0, z1, a))
+        swapped.append(slerp(z0[None], z1[None], 1 - a)[0])
+    got_t, exp_t = torch.stack(got), torch.stack(expected)
+    theta = torch.arccos((z0 @ z1) / (z0.norm() * z1.norm()))
+    no_division = torch.stack(
+        [torch.sin((1 - a) * theta) * z0 + torch.sin(a * theta) * z1 for a in alphas]
+    )
+    mistakes = {
+        "That is linear interpolation: its midpoint has a smaller norm than either end.": torch.stack(
+            lin
+        ),
+        "α runs the wrong way: α = 0 must give z0 and α = 1 give z1.": torch.stack(swapped),
+        "The weights are not divided by sin θ: the path leaves the circle between the ends.": no_division,
+    }
+    return _compare(
+        got_t, exp_t, "slerp", mistakes,
+        f"θ = arccos(z0·z1 / (|z0| |z1|)) (here {float(theta):.3f} rad), weights sin((1 − α)θ)/sin θ and sin(αθ)/sin θ.",
+    )  # fmt: skip
+
+
+def _check_invert_step(fn, seed: int) -> tuple[bool, str]:
+    if msg := _unanswered(fn):
+        return False, msg
+    gen = _rng(seed)
+    a_to, a_from = (float(v) for v in _random_levels(gen, n=1))  # a_to < a_from: noisier
+    x = torch.randn(32, 2, generator=gen, dtype=torch.float64)
+    eps = torch.randn(32, 2, generator=gen, dtype=torch.float64)
+    out, err = _call(fn, x.clone(), eps.clone(), a_from, a_to)
+    if err:
+        return False, err
+    got = _as_tensor(out)
+    if got is None:
+        return False, f"Expected a tensor, got {type(out).__name__}."
+    x0 = (x - math.sqrt(1 - a_from) * eps) / math.sqrt(a_from)
+    expected = math.sqrt(a_to) * x0 + math.sqrt(1 - a_to) * eps
+    x0_wrong = (x - math.sqrt(1 - a_to) * eps) / math.sqrt(a_to)
+    mistakes = {
+        "The levels are swapped: x_0 comes from the level you start at (ᾱ_from), the step lands on ᾱ_to.": math.sqrt(
+            a_from
+        )
+        * x0_wrong
+        + math.sqrt(1 - a_from) * eps,
+        "The predicted x_0 lacks its square roots.": math.sqrt(a_to)
+        * ((x - (1 - a_from) * eps) / a_from)
+        + math.sqrt(1 - a_to) * eps,
+        "The noise direction is missing: add √(1 − ᾱ_to) ε.": math.sqrt(a_to) * x0,
+    }
+    return _compare(
+        got,
+        expected,
+        "x at the noisier level",
+        mistakes,
+        "run the η = 0 step upwards: predict x_0 at ᾱ_from, then √ᾱ_to x_0 + √(1 − ᾱ_to) ε.",
+    )
+
+
+# --- notebook 07: the explorer -------------------------------------------------------------------------
+
+
+def _check_total_noise(fn, seed: int) -> tuple[bool, str]:
+    if msg := _unanswered(fn):
+        return False, msg
+    from .sampling import ddim_coefficients
+    from .schedule import timesteps
+
+    gen = _rng(seed)
+    cases = [
+        (int(torch.randint(2, 60, (1,), generator=gen)), float(torch.rand(1, generator=gen)))
+        for _ in range(4)
+    ]
+    cases[0] = (10, 1.0)
+    schedule = linear_schedule()
+    got, expected, sum_sigma, with_last = [], [], [], []
+    for S, eta in cases:
+        out, err = _call(fn, S, eta)
+        if err:
+            return False, err
+        v = _as_tensor(out)
+        if v is None or v.numel() != 1:
+            return False, f"Expected one number, got {out!r}."
+        got.append(float(v))
+        coeffs = ddim_coefficients(schedule, timesteps(S), eta)
+        expected.append(sum(c[4] ** 2 for c in coeffs))
+        sum_sigma.append(sum(c[4] for c in coeffs))
+        with_last.append(
+            sum(c[4] ** 2 for c in ddim_coefficients(schedule, timesteps(S), 1.0)) * eta
+        )
+    mistakes = {
+        "You added the σ's; variances add, so sum σ².": torch.tensor(
+            sum_sigma, dtype=torch.float64
+        ),
+        "σ_t(η)² grows like η², not like η: σ itself is linear in η.": torch.tensor(
+            with_last, dtype=torch.float64
+        ),
+    }
+    return _compare(
+        torch.tensor(got, dtype=torch.float64), torch.tensor(expected, dtype=torch.float64),
+        "the total variance", mistakes,
+        "loop over `ddim_coefficients(linear_schedule(), timesteps(S), eta)` and add the last entry squared.",
+    )  # fmt: skip
+
+
+def _check_uniform_timesteps(fn, seed: int) -> tuple[bool, str]:
+    if msg := _unanswered(fn):
+        return False, msg
+    from .schedule import timesteps
+
+    gen = _rng(seed)
+    for S in [10, 1, 1000, int(torch.randint(2, 999, (1,), generator=gen))]:
+        out, err = _call(fn, S, 1000)
+        if err:
+            return False, err
+        try:
+            got = [int(v) for v in out]
+        except (TypeError, ValueError):
+            return False, f"Expected a list of ints, got {out!r:.80}."
+        expected = timesteps(S, 1000, "uniform")
+        if got == expected:
+            continue
+        if got == expected[::-1]:
+            return (
+                False,
+                "The order is ascending: the sampler visits timesteps from noisy to clean, so list them descending.",
+            )
+        if got == timesteps(S, 1000, "trailing"):
+            return (
+                False,
+                "That is the 'trailing' spacing (it starts at T − 1); 'uniform' is range(0, T, T // S), as the paper's code.",
+            )
+        if got == timesteps(S, 1000, "linspace"):
+            return False, "That is the 'linspace' spacing; 'uniform' uses the step T // S from 0."
+        return (
+            False,
+            f"For S = {S}: got {got[:5]}..., expected {expected[:5]}... Hint: list(range(0, T, T // S))[:S], reversed.",
+        )
+    return True, "matches `timesteps(S, T, 'uniform')` for every S tried."
+
+
 EXERCISES: dict[str, Exercise] = {
     e.id: e
     for e in [
@@ -432,6 +842,66 @@ EXERCISES: dict[str, Exercise] = {
             "one DDIM step",
             'def my_ddim_step(xt, eps, alpha_bar_t, alpha_bar_prev, eta, z):\n    """x_{t-1} by eq. 12 with σ_t(η) of eq. 16; z is standard normal noise."""\n    ...',
             _check_ddim_step,
+        ),
+        Exercise(
+            "03.1",
+            "the simple loss",
+            'def simple_loss(eps_model, x0, t, eps, alpha_bar):\n    """DDPM\'s simple loss for a batch x0 (B, d), timesteps t (B,), noise eps and the schedule\'s alpha_bar (T,)."""\n    ...',
+            _check_simple_loss,
+        ),
+        Exercise(
+            "03.2",
+            "the v target",
+            'def v_target(x0, eps, alpha_bar_t):\n    """The velocity a v-prediction network learns at level alpha_bar_t."""\n    ...',
+            _check_v_target,
+        ),
+        Exercise(
+            "04.1",
+            "the ODE's coordinates",
+            'def ode_coordinates(x, alpha_bar):\n    """(x_bar, sigma) of eq. 13 for x at level alpha_bar."""\n    ...',
+            _check_ode_coordinates,
+        ),
+        Exercise(
+            "04.2",
+            "one Euler step of the ODE",
+            'def euler_step(xt, eps, alpha_bar_t, alpha_bar_prev):\n    """x at level alpha_bar_prev after one Euler step of eq. 14 in sigma, from xt with noise prediction eps."""\n    ...',
+            _check_euler_step,
+        ),
+        Exercise(
+            "05.1",
+            "the speed-up at matched quality",
+            "speedup = ...  # 1000 / (smallest S at which eta = 0 is at least as good as eta = 1 with S = 1000)",
+            _check_speedup,
+        ),
+        Exercise(
+            "05.2",
+            "the Fréchet distance",
+            'def frechet(mu1, c1, mu2, c2):\n    """The Fréchet distance between N(mu1, c1) and N(mu2, c2)."""\n    ...',
+            _check_frechet,
+        ),
+        Exercise(
+            "06.1",
+            "spherical interpolation",
+            'def my_slerp(z0, z1, alpha):\n    """The point a fraction alpha of the way from z0 to z1 along the great circle (1-D tensors)."""\n    ...',
+            _check_slerp,
+        ),
+        Exercise(
+            "06.2",
+            "one step of the encoder",
+            'def invert_step(x, eps, alpha_bar_from, alpha_bar_to):\n    """x moved from level alpha_bar_from up to the noisier alpha_bar_to along the DDIM ODE."""\n    ...',
+            _check_invert_step,
+        ),
+        Exercise(
+            "07.1",
+            "the noise a sampler adds",
+            'def total_noise_variance(S, eta):\n    """The sum of sigma_t(eta)^2 over the steps of the linear schedule\'s uniform S-step sampler."""\n    ...',
+            _check_total_noise,
+        ),
+        Exercise(
+            "07.2",
+            "the uniform timesteps",
+            'def uniform_timesteps(S, T):\n    """The S timesteps of the "uniform" spacing, in the order the sampler visits them."""\n    ...',
+            _check_uniform_timesteps,
         ),
     ]
 }

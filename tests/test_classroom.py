@@ -105,7 +105,8 @@ def test_skeletons_replaced_by_the_solutions_run_top_to_bottom(path, monkeypatch
         assert "✅ correct" in text, text
 
 
-@pytest.mark.parametrize("path", sorted(STUDENT.glob("*.ipynb")), ids=lambda p: p.name)
+# as handed out (every answer still `...`): the two shortest notebooks, the mechanism is the same
+@pytest.mark.parametrize("path", sorted(STUDENT.glob("0[12]_*.ipynb")), ids=lambda p: p.name)
 def test_the_handed_out_notebook_runs_and_says_not_yet(path, monkeypatch):
     monkeypatch.setenv("DDIM_EDU_FAST", "1")
     done = _run(load(path), ROOT / "notebooks")

@@ -40,6 +40,62 @@ def ddim_step_ok(xt, eps, a_t, a_prev, eta, z):
     return ddim_step(eps, x0, a_prev, s, s, z)
 
 
+def simple_loss_ok(net, x0, t, eps, ab):
+    a = ab[t].view(-1, 1)
+    return torch.mean((net(a.sqrt() * x0 + (1 - a).sqrt() * eps, t) - eps) ** 2)
+
+
+def v_target_ok(x0, eps, a):
+    return math.sqrt(a) * eps - math.sqrt(1 - a) * x0
+
+
+def ode_ok(x, a):
+    return x / a**0.5, ((1 - a) / a) ** 0.5
+
+
+def euler_ok(xt, eps, a, p):
+    from ddim_edu.sampling import ddim_step
+
+    x0 = (xt - (1 - a) ** 0.5 * eps) / a**0.5
+    return ddim_step(eps, x0, p, 0.0)
+
+
+def frechet_ok(mu1, c1, mu2, c2):
+    def sqrtm(c):
+        w, v = torch.linalg.eigh(c)
+        return v @ torch.diag(w.clamp(min=0).sqrt()) @ v.T
+
+    s1 = sqrtm(c1)
+    return float(
+        (mu1 - mu2).pow(2).sum() + torch.trace(c1 + c2) - 2 * torch.trace(sqrtm(s1 @ c2 @ s1))
+    )
+
+
+def slerp_ok(z0, z1, a):
+    from ddim_edu.latent import slerp
+
+    return slerp(z0, z1, a)
+
+
+def invert_ok(x, eps, a_from, a_to):
+    x0 = (x - (1 - a_from) ** 0.5 * eps) / a_from**0.5
+    return a_to**0.5 * x0 + (1 - a_to) ** 0.5 * eps
+
+
+def total_noise_ok(S, eta):  # noqa: N803
+    from ddim_edu.forward import ddim_sigma
+    from ddim_edu.schedule import timesteps
+
+    sch = linear_schedule()
+    taus = timesteps(S)
+    pairs = list(zip(taus[:-1], taus[1:]))  # the last step (to alpha_bar = 1) adds nothing
+    return sum(ddim_sigma(sch.alpha_bar_at(t), sch.alpha_bar_at(p), eta) ** 2 for t, p in pairs)
+
+
+def uniform_ok(S, T):  # noqa: N803
+    return list(range(0, T, T // S))[:S][::-1]
+
+
 HALF = int(torch.nonzero(linear_schedule().alpha_bar.sqrt() < 0.5)[0])
 
 CORRECT = {
@@ -50,11 +106,86 @@ CORRECT = {
     "02.1": sigma_ok,
     "02.2": posterior_mean_ok,
     "02.3": ddim_step_ok,
+    "03.1": simple_loss_ok,
+    "03.2": v_target_ok,
+    "04.1": ode_ok,
+    "04.2": euler_ok,
+    "05.1": 20,
+    "05.2": frechet_ok,
+    "06.1": slerp_ok,
+    "06.2": invert_ok,
+    "07.1": total_noise_ok,
+    "07.2": uniform_ok,
 }
 
 # --- typical mistakes, each with the words its feedback must contain --------------------------------
 
 MISTAKES = {
+    "03.1": [
+        (
+            lambda net, x0, t, e, ab: torch.mean(
+                (net(ab[t].view(-1, 1).sqrt() * x0 + (1 - ab[t].view(-1, 1)).sqrt() * e, t) - x0)
+                ** 2
+            ),
+            "target is the noise",
+        ),
+        (
+            lambda net, x0, t, e, ab: torch.mean(
+                (net(ab[t].view(-1, 1) * x0 + (1 - ab[t].view(-1, 1)) * e, t) - e) ** 2
+            ),
+            "lacks its square roots",
+        ),
+        (lambda net, x0, t, e, ab: simple_loss_ok(net, x0, t, e, ab) * x0.numel(), "summed"),
+    ],
+    "03.2": [
+        (lambda x0, e, a: -v_target_ok(x0, e, a), "sign is flipped"),
+        (lambda x0, e, a: math.sqrt(1 - a) * e - math.sqrt(a) * x0, "swapped"),
+    ],
+    "04.1": [
+        (lambda x, a: (x * a**0.5, ((1 - a) / a) ** 0.5), "not x · √ᾱ"),
+        (lambda x, a: (x / a**0.5, (1 - a) / a), "sigma lacks its square root"),
+        (lambda x, a: (x / a**0.5, (a / (1 - a)) ** 0.5), "upside down"),
+    ],
+    "04.2": [
+        (lambda xt, e, a, p: euler_ok(xt, e, a, p) / p**0.5, "You returned x̄_{t−1}"),
+        (
+            lambda xt, e, a, p: (
+                p**0.5 * (xt / a**0.5 + (((1 - a) / a) ** 0.5 - ((1 - p) / p) ** 0.5) * e)
+            ),
+            "wrong way",
+        ),
+    ],
+    "05.1": [(100, "within 1.5×"), (0.05, "Upside down"), (3, "Hint: take η = 1")],
+    "05.2": [
+        (lambda m1, c1, m2, c2: frechet_ok(m1, c1, m2, c2) - (m1 - m2).pow(2).sum(), "mean term"),
+        (
+            lambda m1, c1, m2, c2: float(
+                (m1 - m2).pow(2).sum()
+                + torch.trace(c1 + c2)
+                - 2 * torch.trace((c1 @ c2).abs().sqrt())
+            ),
+            "element by element",
+        ),
+    ],
+    "06.1": [
+        (lambda z0, z1, a: (1 - a) * z0 + a * z1, "linear interpolation"),
+        (lambda z0, z1, a: slerp_ok(z0, z1, 1 - a), "wrong way"),
+    ],
+    "06.2": [
+        (lambda x, e, f, t: invert_ok(x, e, t, f), "levels are swapped"),
+        (
+            lambda x, e, f, t: t**0.5 * (x - (1 - f) ** 0.5 * e) / f**0.5,
+            "noise direction is missing",
+        ),
+    ],
+    "07.1": [
+        (lambda S, eta: _sum_sigma(S, eta), "added the σ"),
+        (lambda S, eta: _with_last(S, eta), "grows like η², not like η"),
+    ],
+    "07.2": [
+        (lambda S, T: uniform_ok(S, T)[::-1], "ascending"),
+        (lambda S, T: [T - 1 - i * (T // S) for i in range(S)], "trailing"),
+    ],
     "01.1": [
         (lambda b: 1 - b, "α_t = 1 − β_t itself"),
         (lambda b: torch.cumprod(b, 0), "multiplied the β's"),
@@ -116,6 +247,20 @@ MISTAKES = {
         ),
     ],
 }
+
+
+def _sum_sigma(S, eta):  # noqa: N803
+    from ddim_edu.sampling import ddim_coefficients
+    from ddim_edu.schedule import timesteps
+
+    return sum(c[4] for c in ddim_coefficients(linear_schedule(), timesteps(S), eta))
+
+
+def _with_last(S, eta):  # noqa: N803
+    from ddim_edu.sampling import ddim_coefficients
+    from ddim_edu.schedule import timesteps
+
+    return eta * sum(c[4] ** 2 for c in ddim_coefficients(linear_schedule(), timesteps(S), 1.0))
 
 
 def test_every_exercise_has_a_correct_answer_and_mistakes():
