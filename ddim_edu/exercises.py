@@ -91,20 +91,33 @@ def _unanswered(answer: object) -> str | None:
     return None
 
 
-def _call(fn: object, *args) -> tuple[object, str | None]:
-    """fn(*args), or an explanation of why it could not be called or returned nothing."""
+class _Reject(Exception):
+    """Raised inside a checker when an answer cannot be checked; ``check`` turns it into feedback."""
+
+
+def _call(fn: object, *args) -> object:
+    """fn(*args), or _Reject with the reason it could not be called or returned nothing."""
     if not callable(fn):
-        return None, f"Expected a function, got {type(fn).__name__}."
+        raise _Reject(f"Expected a function, got {type(fn).__name__}.")
     try:
         out = fn(*args)
     except Exception as err:  # a student's function may raise anything
-        return None, f"Your function raised {type(err).__name__}: {err}"
+        raise _Reject(f"Your function raised {type(err).__name__}: {err}") from None
     if out is None or out is Ellipsis:
-        return (
-            None,
-            "Your function returned nothing: replace the `...` with your code and `return` the result.",
+        raise _Reject(
+            "Your function returned nothing: replace the `...` with your code and `return` the result."
         )
-    return out, None
+    return out
+
+
+def _tensor(fn: object, *args, scalar: bool = False) -> torch.Tensor:
+    """fn(*args) as a float64 tensor (one number when ``scalar``), or _Reject saying what came back."""
+    out = _call(fn, *args)
+    got = _as_tensor(out)
+    if got is None or (scalar and got.numel() != 1):
+        want = "one number" if scalar else "a tensor"
+        raise _Reject(f"Expected {want}, got {type(out).__name__}: {str(out)[:60]}")
+    return got.reshape(()) if scalar else got
 
 
 def _compare(
@@ -135,15 +148,8 @@ def _compare(
 
 
 def _check_alpha_bar(fn, seed: int) -> tuple[bool, str]:
-    if msg := _unanswered(fn):
-        return False, msg
     betas = _random_schedule_betas(_rng(seed))
-    out, err = _call(fn, betas.clone())
-    if err:
-        return False, err
-    got = _as_tensor(out)
-    if got is None:
-        return False, f"Expected a tensor of {len(betas)} values, got {type(out).__name__}."
+    got = _tensor(fn, betas.clone())
     alphas = 1 - betas
     expected = torch.cumprod(alphas, 0)
     mistakes = {
@@ -161,18 +167,11 @@ def _check_alpha_bar(fn, seed: int) -> tuple[bool, str]:
 
 
 def _check_q_sample(fn, seed: int) -> tuple[bool, str]:
-    if msg := _unanswered(fn):
-        return False, msg
     gen = _rng(seed)
     x0 = torch.randn(64, 2, generator=gen, dtype=torch.float64)
     eps = torch.randn(64, 2, generator=gen, dtype=torch.float64)
     a = float(torch.rand(1, generator=gen, dtype=torch.float64)) * 0.8 + 0.1
-    out, err = _call(fn, x0.clone(), a, eps.clone())
-    if err:
-        return False, err
-    got = _as_tensor(out)
-    if got is None:
-        return False, f"Expected a tensor, got {type(out).__name__}."
+    got = _tensor(fn, x0.clone(), a, eps.clone())
     expected = math.sqrt(a) * x0 + math.sqrt(1 - a) * eps
     mistakes = {
         "The square roots are missing: the coefficients are √ᾱ and √(1 − ᾱ), not ᾱ and 1 − ᾱ.": a
@@ -192,8 +191,6 @@ def _check_q_sample(fn, seed: int) -> tuple[bool, str]:
 
 
 def _check_half_signal(value, seed: int) -> tuple[bool, str]:
-    if msg := _unanswered(value):
-        return False, msg
     ab = linear_schedule().alpha_bar
     expected = int(torch.nonzero(ab.sqrt() < 0.5)[0])
     wrong_no_sqrt = int(torch.nonzero(ab < 0.5)[0])
@@ -224,18 +221,10 @@ def _check_half_signal(value, seed: int) -> tuple[bool, str]:
 
 
 def _check_posterior_variance(fn, seed: int) -> tuple[bool, str]:
-    if msg := _unanswered(fn):
-        return False, msg
     a_t, a_prev = _random_levels(_rng(seed))
     got = []
     for at, ap in zip(a_t.tolist(), a_prev.tolist()):
-        out, err = _call(fn, at, ap)
-        if err:
-            return False, err
-        v = _as_tensor(out)
-        if v is None or v.numel() != 1:
-            return False, f"Expected one number, got {out!r}."
-        got.append(float(v))
+        got.append(float(_tensor(fn, at, ap, scalar=True)))
     got_t = torch.tensor(got, dtype=torch.float64)
     expected = torch.tensor(
         [ddpm_posterior(at, ap)[2] for at, ap in zip(a_t.tolist(), a_prev.tolist())]
@@ -255,21 +244,13 @@ def _check_posterior_variance(fn, seed: int) -> tuple[bool, str]:
 
 
 def _check_sigma(fn, seed: int) -> tuple[bool, str]:
-    if msg := _unanswered(fn):
-        return False, msg
     gen = _rng(seed)
     a_t, a_prev = _random_levels(gen)
     etas = torch.rand(len(a_t), generator=gen, dtype=torch.float64)
     etas[0], etas[1] = 1.0, 0.0
     got = []
     for at, ap, eta in zip(a_t.tolist(), a_prev.tolist(), etas.tolist()):
-        out, err = _call(fn, at, ap, eta)
-        if err:
-            return False, err
-        v = _as_tensor(out)
-        if v is None or v.numel() != 1:
-            return False, f"Expected one number, got {out!r}."
-        got.append(float(v))
+        got.append(float(_tensor(fn, at, ap, eta, scalar=True)))
     got_t = torch.tensor(got, dtype=torch.float64)
     expected = torch.tensor(
         [ddim_sigma(at, ap, e) for at, ap, e in zip(a_t.tolist(), a_prev.tolist(), etas.tolist())]
@@ -301,20 +282,13 @@ def _sigma_mistakes(a_t, a_prev, etas) -> dict[str, torch.Tensor]:
 
 
 def _check_posterior_mean(fn, seed: int) -> tuple[bool, str]:
-    if msg := _unanswered(fn):
-        return False, msg
     gen = _rng(seed)
     a_t, a_prev = _random_levels(gen, n=1)
     at, ap = float(a_t), float(a_prev)
     sigma = ddim_sigma(at, ap, 0.6)
     x0 = torch.randn(32, 2, generator=gen, dtype=torch.float64)
     xt = torch.randn(32, 2, generator=gen, dtype=torch.float64)
-    out, err = _call(fn, x0.clone(), xt.clone(), at, ap, sigma)
-    if err:
-        return False, err
-    got = _as_tensor(out)
-    if got is None:
-        return False, f"Expected a tensor, got {type(out).__name__}."
+    got = _tensor(fn, x0.clone(), xt.clone(), at, ap, sigma)
     direction = (xt - math.sqrt(at) * x0) / math.sqrt(1 - at)
     expected = math.sqrt(ap) * x0 + math.sqrt(1 - ap - sigma**2) * direction
     mistakes = {
@@ -342,8 +316,6 @@ def _check_posterior_mean(fn, seed: int) -> tuple[bool, str]:
 
 
 def _check_ddim_step(fn, seed: int) -> tuple[bool, str]:
-    if msg := _unanswered(fn):
-        return False, msg
     gen = _rng(seed)
     a_t, a_prev = _random_levels(gen, n=1)
     at, ap = float(a_t), float(a_prev)
@@ -351,12 +323,7 @@ def _check_ddim_step(fn, seed: int) -> tuple[bool, str]:
     eps = torch.randn(32, 2, generator=gen, dtype=torch.float64)
     z = torch.randn(32, 2, generator=gen, dtype=torch.float64)
     eta = 0.7
-    out, err = _call(fn, xt.clone(), eps.clone(), at, ap, eta, z.clone())
-    if err:
-        return False, err
-    got = _as_tensor(out)
-    if got is None:
-        return False, f"Expected a tensor, got {type(out).__name__}."
+    got = _tensor(fn, xt.clone(), eps.clone(), at, ap, eta, z.clone())
     sigma = ddim_sigma(at, ap, eta)
     x0 = (xt - math.sqrt(1 - at) * eps) / math.sqrt(at)
     expected = math.sqrt(ap) * x0 + math.sqrt(1 - ap - sigma**2) * eps + sigma * z
@@ -398,20 +365,13 @@ def _linear_net(gen: torch.Generator, d: int = 2):
 
 
 def _check_simple_loss(fn, seed: int) -> tuple[bool, str]:
-    if msg := _unanswered(fn):
-        return False, msg
     gen = _rng(seed)
     ab = linear_schedule().alpha_bar
     net = _linear_net(gen)
     x0 = torch.randn(128, 2, generator=gen, dtype=torch.float64)
     eps = torch.randn(128, 2, generator=gen, dtype=torch.float64)
     t = torch.randint(0, 1000, (128,), generator=gen)
-    out, err = _call(fn, net, x0.clone(), t.clone(), eps.clone(), ab)
-    if err:
-        return False, err
-    got = _as_tensor(out)
-    if got is None or got.numel() != 1:
-        return False, f"Expected one number (the mean loss), got {out!r}."
+    got = _tensor(fn, net, x0.clone(), t.clone(), eps.clone(), ab, scalar=True)
     a = ab[t][:, None]
     xt = a.sqrt() * x0 + (1 - a).sqrt() * eps
     expected = ((net(xt, t) - eps) ** 2).mean()
@@ -437,18 +397,11 @@ def _check_simple_loss(fn, seed: int) -> tuple[bool, str]:
 
 
 def _check_v_target(fn, seed: int) -> tuple[bool, str]:
-    if msg := _unanswered(fn):
-        return False, msg
     gen = _rng(seed)
     x0 = torch.randn(64, 2, generator=gen, dtype=torch.float64)
     eps = torch.randn(64, 2, generator=gen, dtype=torch.float64)
     a = float(torch.rand(1, generator=gen, dtype=torch.float64)) * 0.8 + 0.1
-    out, err = _call(fn, x0.clone(), eps.clone(), a)
-    if err:
-        return False, err
-    got = _as_tensor(out)
-    if got is None:
-        return False, f"Expected a tensor, got {type(out).__name__}."
+    got = _tensor(fn, x0.clone(), eps.clone(), a)
     sa, s1a = math.sqrt(a), math.sqrt(1 - a)
     expected = sa * eps - s1a * x0
     mistakes = {
@@ -469,14 +422,10 @@ def _check_v_target(fn, seed: int) -> tuple[bool, str]:
 
 
 def _check_ode_coordinates(fn, seed: int) -> tuple[bool, str]:
-    if msg := _unanswered(fn):
-        return False, msg
     gen = _rng(seed)
     x = torch.randn(32, 2, generator=gen, dtype=torch.float64)
     a = float(torch.rand(1, generator=gen, dtype=torch.float64)) * 0.9 + 0.05
-    out, err = _call(fn, x.clone(), a)
-    if err:
-        return False, err
+    out = _call(fn, x.clone(), a)
     if not isinstance(out, (tuple, list)) or len(out) != 2:
         return False, f"Return a pair (x_bar, sigma), got {type(out).__name__}."
     xbar, sig = _as_tensor(out[0]), _as_tensor(out[1])
@@ -512,18 +461,11 @@ def _check_ode_coordinates(fn, seed: int) -> tuple[bool, str]:
 
 
 def _check_euler_step(fn, seed: int) -> tuple[bool, str]:
-    if msg := _unanswered(fn):
-        return False, msg
     gen = _rng(seed)
     at, ap = (float(v) for v in _random_levels(gen, n=1))
     xt = torch.randn(32, 2, generator=gen, dtype=torch.float64)
     eps = torch.randn(32, 2, generator=gen, dtype=torch.float64)
-    out, err = _call(fn, xt.clone(), eps.clone(), at, ap)
-    if err:
-        return False, err
-    got = _as_tensor(out)
-    if got is None:
-        return False, f"Expected a tensor, got {type(out).__name__}."
+    got = _tensor(fn, xt.clone(), eps.clone(), at, ap)
     s_t, s_p = math.sqrt((1 - at) / at), math.sqrt((1 - ap) / ap)
     xbar_prev = xt / math.sqrt(at) + (s_p - s_t) * eps
     expected = math.sqrt(ap) * xbar_prev
@@ -559,8 +501,6 @@ def _random_spd(gen: torch.Generator, d: int) -> torch.Tensor:
 
 
 def _check_frechet(fn, seed: int) -> tuple[bool, str]:
-    if msg := _unanswered(fn):
-        return False, msg
     gen = _rng(seed)
     d = 6
     mu1, mu2 = (
@@ -568,12 +508,7 @@ def _check_frechet(fn, seed: int) -> tuple[bool, str]:
         torch.randn(d, generator=gen, dtype=torch.float64),
     )
     c1, c2 = _random_spd(gen, d), _random_spd(gen, d)
-    out, err = _call(fn, mu1.clone(), c1.clone(), mu2.clone(), c2.clone())
-    if err:
-        return False, err
-    got = _as_tensor(out)
-    if got is None or got.numel() != 1:
-        return False, f"Expected one number, got {out!r}."
+    got = _tensor(fn, mu1.clone(), c1.clone(), mu2.clone(), c2.clone(), scalar=True)
     s1 = _sqrtm(c1)
     cross = torch.trace(_sqrtm(s1 @ c2 @ s1))
     mean_term = ((mu1 - mu2) ** 2).sum()
@@ -603,8 +538,6 @@ def _check_frechet(fn, seed: int) -> tuple[bool, str]:
 
 
 def _check_speedup(value, seed: int) -> tuple[bool, str]:
-    if msg := _unanswered(value):
-        return False, msg
     import json
 
     from .nb import repository_file
@@ -642,8 +575,6 @@ def _check_speedup(value, seed: int) -> tuple[bool, str]:
 
 
 def _check_slerp(fn, seed: int) -> tuple[bool, str]:
-    if msg := _unanswered(fn):
-        return False, msg
     from .latent import lerp, slerp
 
     gen = _rng(seed)
@@ -652,9 +583,7 @@ def _check_slerp(fn, seed: int) -> tuple[bool, str]:
     alphas = [0.0, 0.25, 0.5, 0.9]
     got, expected, lin, swapped = [], [], [], []
     for a in alphas:
-        out, err = _call(fn, z0.clone(), z1.clone(), a)
-        if err:
-            return False, err
+        out = _call(fn, z0.clone(), z1.clone(), a)
         v = _as_tensor(out)
         if v is None or v.shape != z0.shape:
             return False, f"Expected a tensor of shape {tuple(z0.shape)}, got {out!r:.60}."
@@ -681,18 +610,11 @@ def _check_slerp(fn, seed: int) -> tuple[bool, str]:
 
 
 def _check_invert_step(fn, seed: int) -> tuple[bool, str]:
-    if msg := _unanswered(fn):
-        return False, msg
     gen = _rng(seed)
     a_to, a_from = (float(v) for v in _random_levels(gen, n=1))  # a_to < a_from: noisier
     x = torch.randn(32, 2, generator=gen, dtype=torch.float64)
     eps = torch.randn(32, 2, generator=gen, dtype=torch.float64)
-    out, err = _call(fn, x.clone(), eps.clone(), a_from, a_to)
-    if err:
-        return False, err
-    got = _as_tensor(out)
-    if got is None:
-        return False, f"Expected a tensor, got {type(out).__name__}."
+    got = _tensor(fn, x.clone(), eps.clone(), a_from, a_to)
     x0 = (x - math.sqrt(1 - a_from) * eps) / math.sqrt(a_from)
     expected = math.sqrt(a_to) * x0 + math.sqrt(1 - a_to) * eps
     x0_wrong = (x - math.sqrt(1 - a_to) * eps) / math.sqrt(a_to)
@@ -720,8 +642,6 @@ def _check_invert_step(fn, seed: int) -> tuple[bool, str]:
 
 
 def _check_total_noise(fn, seed: int) -> tuple[bool, str]:
-    if msg := _unanswered(fn):
-        return False, msg
     from .sampling import ddim_coefficients
     from .schedule import timesteps
 
@@ -734,13 +654,7 @@ def _check_total_noise(fn, seed: int) -> tuple[bool, str]:
     schedule = linear_schedule()
     got, expected, sum_sigma, with_last = [], [], [], []
     for S, eta in cases:
-        out, err = _call(fn, S, eta)
-        if err:
-            return False, err
-        v = _as_tensor(out)
-        if v is None or v.numel() != 1:
-            return False, f"Expected one number, got {out!r}."
-        got.append(float(v))
+        got.append(float(_tensor(fn, S, eta, scalar=True)))
         coeffs = ddim_coefficients(schedule, timesteps(S), eta)
         expected.append(sum(c[4] ** 2 for c in coeffs))
         sum_sigma.append(sum(c[4] for c in coeffs))
@@ -763,15 +677,11 @@ def _check_total_noise(fn, seed: int) -> tuple[bool, str]:
 
 
 def _check_uniform_timesteps(fn, seed: int) -> tuple[bool, str]:
-    if msg := _unanswered(fn):
-        return False, msg
     from .schedule import timesteps
 
     gen = _rng(seed)
     for S in [10, 1, 1000, int(torch.randint(2, 999, (1,), generator=gen))]:
-        out, err = _call(fn, S, 1000)
-        if err:
-            return False, err
+        out = _call(fn, S, 1000)
         try:
             got = [int(v) for v in out]
         except (TypeError, ValueError):
@@ -917,5 +827,10 @@ def check(exercise: str, answer: object, seed: int | None = None) -> Feedback:
         raise ValueError(f"exercise must be one of {', '.join(EXERCISES)}, got {exercise!r}")
     if seed is None:
         seed = secrets.randbits(31)
-    ok, message = EXERCISES[exercise].checker(answer, seed)
+    if message := _unanswered(answer):
+        return Feedback(exercise, False, message)
+    try:
+        ok, message = EXERCISES[exercise].checker(answer, seed)
+    except _Reject as reason:
+        ok, message = False, str(reason)
     return Feedback(exercise, ok, message)
