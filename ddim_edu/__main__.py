@@ -84,7 +84,98 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--folder", default=None, help="weights folder (default: the package's ddim_edu/weights)"
     )
+    _add_sweep_parser(sub)
+
+    p = sub.add_parser(
+        "make-shapes",
+        help="write a folder of synthetic 32x32 RGB images (coloured shapes) to try the own-images recipe",
+    )
+    p.add_argument("--out", required=True, help="folder to create (must be empty or new)")
+    p.add_argument("--n", type=int, default=4000, help="number of images (default: %(default)s)")
+    p.add_argument("--size", type=int, default=32, help="side in pixels (default: %(default)s)")
+    p.add_argument("--seed", type=int, default=0, help="seed (default: %(default)s)")
     return parser
+
+
+SWEEP_HELP = """\
+The S x eta grid of notebook 05 (the paper's Table 1) for a shipped model or a training run.
+
+Every cell samples n images from the same x_T and noise seed with (S, eta) and scores them
+against the data: digits-FID for the digits, patch-SWD (multi-scale sliced Wasserstein
+distance of image patches, needing no pretrained network) for an image folder, the sliced
+Wasserstein distance for the 2-D sets; each beside its real-vs-real noise floor. Writes one
+JSON results file (the format of benchmarks/results/digits_quality.json, which notebook 05
+shows) and a heat-map PNG next to it.
+
+Under torchrun the cells are split across the processes (balanced by S) and rank 0 writes
+the file; the numbers equal a one-process run with the same seed:
+
+    torchrun --nproc_per_node=4 -m ddim_edu sweep --run-dir runs/shapes --samples 10000 --out runs/shapes/sweep.json
+"""
+
+
+def _add_sweep_parser(sub) -> None:
+    p = sub.add_parser(
+        "sweep",
+        help="the S x eta quality grid (Table 1) for a model, as a results file; splits cells under torchrun",
+        description=SWEEP_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    src = p.add_mutually_exclusive_group()
+    src.add_argument(
+        "--model",
+        default=None,
+        help="a shipped model by name (default: digits when --run-dir is not given)",
+    )
+    src.add_argument(
+        "--run-dir", default=None, help="a training run folder (its checkpoint's EMA weights)"
+    )
+    p.add_argument(
+        "--data",
+        default=None,
+        help="data to compare with: digits, gmm, moons, swissroll or an image folder "
+        "(default: the data the model was trained on)",
+    )
+    p.add_argument(
+        "--samples", type=int, default=1000, help="samples per cell (default: %(default)s)"
+    )
+    p.add_argument(
+        "--steps",
+        type=_int_list,
+        default=S_GRID,
+        help="comma-separated S values (default: 10,20,50,100,1000)",
+    )
+    p.add_argument(
+        "--etas",
+        default="0,0.2,0.5,1,sigma_hat",
+        help="comma-separated eta values; sigma_hat is DDPM's larger variance (default: %(default)s)",
+    )
+    p.add_argument(
+        "--seed", type=int, default=0, help="seed of x_T and of the noise (default: %(default)s)"
+    )
+    p.add_argument(
+        "--spacing",
+        default="uniform",
+        choices=["uniform", "quadratic", "trailing", "linspace"],
+        help="timestep spacing (default: uniform, the paper's)",
+    )
+    p.add_argument(
+        "--batch",
+        type=int,
+        default=None,
+        help="sample a cell in chunks of this many (default: all at once)",
+    )
+    p.add_argument(
+        "--fast",
+        choices=("auto", "on", "off"),
+        default="auto",
+        help="sample with ddim_edu.fast.FastSampler (default: on a GPU only)",
+    )
+    p.add_argument(
+        "--device", default="auto", help="auto | cpu | cuda | mps (default: %(default)s)"
+    )
+    p.add_argument("--out", default="runs/sweep.json", help="results file (default: %(default)s)")
+    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
 
 def _add_train_parser(sub) -> None:
@@ -243,6 +334,22 @@ def main(argv: list[str] | None = None) -> int:
             f"exported {args.name}: {entry['file']} ({entry['size_bytes'] / 1e6:.2f} MB, sha256 {entry['sha256'][:12]}...)"
         )
         return 0
+    if args.command == "sweep":
+        try:
+            return _sweep(args)
+        except ValueError as err:
+            _report(err)
+            return 2
+    if args.command == "make-shapes":
+        from .data import make_shapes_folder
+
+        try:
+            folder = make_shapes_folder(args.out, n=args.n, size=args.size, seed=args.seed)
+        except ValueError as err:
+            print(f"error: {err}", file=sys.stderr)
+            return 2
+        print(f"wrote {args.n} images of {args.size}x{args.size} to {folder}")
+        return 0
     if args.command == "demo":
         from .demo import run_demo
 
@@ -298,9 +405,148 @@ def _train(args) -> int:
         )
         train(cfg, progress=not args.no_progress)
     except (ValueError, NonFiniteLossError) as err:
-        print(f"error: {err}", file=sys.stderr)
+        _report(err)
         return 1 if isinstance(err, NonFiniteLossError) else 2
     return 0
+
+
+def _parse_etas(text: str) -> list[float | str]:
+    etas: list[float | str] = []
+    for v in text.split(","):
+        v = v.strip()
+        if v == "sigma_hat":
+            etas.append(v)
+            continue
+        try:
+            etas.append(float(v))
+        except ValueError:
+            raise ValueError(
+                f"--etas must be comma-separated numbers >= 0 or sigma_hat, got {text!r}"
+            ) from None
+    return etas
+
+
+def _sweep(args) -> int:
+    import json
+    from pathlib import Path
+
+    import torch
+
+    from . import distributed, pretrained
+    from .sweep import make_target, run_sweep
+    from .train import load_run, pick_device
+
+    etas = _parse_etas(args.etas)
+    ctx, dist_device = distributed.setup(args.device)
+    try:
+        device = dist_device if dist_device is not None else pick_device(args.device)
+
+        def load():
+            if args.run_dir:
+                model = load_run(args.run_dir)
+                train_cfg = json.loads((Path(args.run_dir) / "checkpoint.json").read_text())[
+                    "train"
+                ]
+                return model, f"run {args.run_dir} (step {model.step})", train_cfg
+            name = args.model or "digits"
+            model = pretrained.load(name)
+            if not hasattr(model, "schedule"):
+                raise ValueError(
+                    f"--model {name!r} is not a denoiser; choose one of the shipped denoisers"
+                )
+            return model, f"shipped {name}: {model.info['command']}", {"data": _shipped_data(name)}
+
+        model, model_name, train_cfg = distributed.attempt(ctx, "loading the model", load)
+        model = model.to(device)
+        data = args.data or train_cfg["data"]
+        target = distributed.attempt(
+            ctx,
+            f"loading data {data!r}",
+            lambda: make_target(
+                data,
+                image_size=train_cfg.get("image_size"),
+                channels=train_cfg.get("channels"),
+                n=args.samples,
+                seed=args.seed,
+                device=device,
+            ),
+        )
+        fast = args.fast == "on" or (args.fast == "auto" and device.type == "cuda")
+        command = " ".join(
+            (
+                [f"torchrun --nproc_per_node={ctx.world} -m ddim_edu"]
+                if ctx.enabled
+                else ["python -m ddim_edu"]
+            )
+            + sys.argv[1:]
+        )
+        record = run_sweep(
+            model,
+            model.schedule,
+            target,
+            n=args.samples,
+            steps=args.steps,
+            etas=etas,
+            seed=args.seed,
+            spacing=args.spacing,
+            fast=fast,
+            batch=args.batch,
+            prediction=getattr(model, "prediction", "eps"),
+            device=device,
+            ctx=ctx,
+            progress=not args.no_progress,
+            command=command,
+            model_name=model_name,
+        )
+        if record is not None:
+            from .plotting import save_sweep_figure
+            from .sweep import GridResult
+
+            out = Path(args.out)
+            out.parent.mkdir(parents=True, exist_ok=True)
+            tmp = out.with_name(out.name + ".tmp")
+            tmp.write_text(json.dumps(record, indent=1))
+            tmp.replace(out)
+            g = record["grid"]
+            grid = GridResult(
+                **{
+                    k: g[k]
+                    for k in ("steps", "etas", "values", "seconds", "metric", "floor", "floor_std")
+                }
+            )
+            figure = save_sweep_figure(grid, record["meta"], out.with_suffix(".png"))
+            print(grid.table(digits=4))
+            print(f"checks: {json.dumps(record['checks'])}")
+            print(
+                f"wrote {out} and {figure} ({record['meta']['wall_s']} s, {ctx.world} process(es))"
+            )
+    except BaseException:
+        if ctx.enabled and torch.distributed.is_initialized():
+            torch.distributed.destroy_process_group()  # no barrier: the others may be stuck
+        raise
+    distributed.teardown(ctx)
+    return 0
+
+
+def _shipped_data(name: str) -> str:
+    return {
+        "digits": "digits",
+        "mlp_gmm": "gmm",
+        "mlp_moons": "moons",
+        "mlp_swissroll": "swissroll",
+    }.get(name, name)
+
+
+def _report(err: Exception) -> None:
+    """Print an input error once: errors every rank agreed on come from rank 0 only."""
+    from .distributed import DistributedError, env_world
+    from .train import NonFiniteLossError
+
+    rank, world, _ = env_world()
+    if world > 1 and rank != 0 and isinstance(err, (DistributedError, NonFiniteLossError)):
+        return
+    prefix = f"[rank {rank}] " if world > 1 and rank != 0 else ""
+    print(f"{prefix}error: {err}", file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -118,3 +118,35 @@ def grid_curves(ax, result: GridResult, colors: Sequence[str] | None = None):
     ax.set_xlabel("number of sampling steps S")
     ax.set_ylabel(result.metric)
     ax.legend(fontsize=8)
+
+
+def sweep_figure(result: GridResult, meta: dict):
+    """The two panels of a sweep results file: the table over its floor, and the curves against S."""
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.4), constrained_layout=True)
+    floor = f"{result.floor:.3g}" if result.floor is not None else "n/a"
+    grid_heatmap(axes[0], result, relative_to_floor=result.floor is not None)
+    axes[0].set_title(f"{result.metric} / real-vs-real floor ({floor})")
+    grid_curves(axes[1], result)
+    axes[1].set_title(f"{result.metric} against S, {meta.get('n_per_cell', '?')} samples a cell")
+    fig.suptitle(
+        f"{meta.get('data', '')}: S x η grid on {meta.get('device', '?')}"
+        + (f" ({meta['world_size']} processes)" if meta.get("world_size", 1) > 1 else ""),
+        fontsize=10,
+    )
+    return fig
+
+
+def save_sweep_figure(result: GridResult, meta: dict, path) -> str:
+    """``sweep_figure`` written to ``path`` (PNG); returns the path."""
+    import matplotlib
+
+    if matplotlib.get_backend().lower() not in ("agg", "module://matplotlib_inline.backend_inline"):
+        matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig = sweep_figure(result, meta)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return str(path)

@@ -143,3 +143,255 @@ def run_metadata(command: str) -> dict:
         "torch": torch.__version__,
         "threads": torch.get_num_threads(),
     }
+
+
+def grid_checks(values: list[list[float]], etas: list, steps: list[int]) -> dict:
+    """The paper's claims about a grid (rows: etas, columns: steps), as booleans.
+
+    At S = 10: eta = 0 beats eta = 1, which beats sigma_hat, and eta = 0 is the best row; and the
+    gap between the best and the worst eta shrinks from the smallest S to the largest.
+    """
+    at = {str(e): dict(zip(steps, row)) for e, row in zip(etas, values)}
+    s10 = {e: v[10] for e, v in at.items()} if 10 in steps else {}
+    checks = {}
+    if {"0.0", "1.0", "sigma_hat"} <= s10.keys():
+        checks["S10_eta0_beats_eta1"] = s10["0.0"] < s10["1.0"]
+        checks["S10_eta1_beats_sigma_hat"] = s10["1.0"] < s10["sigma_hat"]
+        checks["S10_eta0_best"] = min(s10, key=s10.get) == "0.0"
+    if len(steps) > 1:
+        spread = [max(col) / min(col) for col in zip(*values)]
+        checks["spread_shrinks_with_S"] = spread[-1] < spread[0]
+    return checks
+
+
+# --- the sweep as a command (one process or many under torchrun) ----------------------------------
+
+
+@dataclass
+class Target:
+    """What a sweep's samples are compared with: ``score(samples)`` returns ``{"value": ..., extras}``
+    (lower is better), ``floor(n)`` returns (the same metric for real data, the sample size used)."""
+
+    metric: str
+    data: str
+    shape: tuple[int, ...]
+    score: Callable[[torch.Tensor], dict]
+    floor: Callable[[int], tuple[float, int]]
+
+
+def make_target(
+    data: str,
+    *,
+    image_size: int | None = None,
+    channels: int | None = None,
+    n: int = 1000,
+    seed: int = 0,
+    device: str | torch.device = "cpu",
+) -> Target:
+    """The metric of a data set: digits-FID for the digits, patch-SWD for an image folder, the
+    sliced Wasserstein distance for the 2-D sets (against ``n`` fresh points)."""
+    from .data import TWO_D, get_dataset, load_image_folder
+    from .metrics import DigitsQuality, ImageQuality, noise_floor, sliced_wasserstein
+
+    if data == "digits":
+        quality = DigitsQuality(device=device)
+        chunk = quality.other.shape[0]
+
+        def score_digits(x: torch.Tensor) -> dict:
+            s = quality(x.cpu())
+            return {"value": s.fid, "kid": s.kid, "confident": s.confident}
+
+        return Target(
+            "digits-FID",
+            "digits",
+            (1, 8, 8),
+            score_digits,
+            lambda m: (quality.floor_at(m), min(m, chunk)),
+        )
+    if data in TWO_D:
+        dataset = get_dataset(data)
+        reference = dataset.batch(n, torch.Generator().manual_seed(seed + 1))
+
+        def floor_2d(m: int) -> tuple[float, int]:
+            return noise_floor(dataset.batch, m, sliced_wasserstein, reference=reference)[0], m
+
+        return Target(
+            "sliced W2",
+            data,
+            dataset.shape,
+            lambda x: {"value": sliced_wasserstein(x.cpu().double(), reference.double())},
+            floor_2d,
+        )
+    real = load_image_folder(data, size=image_size, channels=channels)
+    quality = ImageQuality(real, seed=seed)
+
+    def score_images(x: torch.Tensor) -> dict:
+        r = quality(x)
+        return {"value": r["mean"], "per_level": r["per_level"]}
+
+    return Target(
+        "patch-SWD", f"folder:{data}", tuple(real.shape[1:]), score_images, quality.floor_at
+    )
+
+
+def sample_cell(
+    eps_model: EpsModel,
+    x_T: torch.Tensor,  # noqa: N803
+    schedule: Schedule,
+    S: int,  # noqa: N803
+    eta: float | str,
+    *,
+    spacing: str = "uniform",
+    seed: int = 0,
+    fast: bool | dict = False,
+    batch: int | None = None,
+    prediction: str = "eps",
+) -> torch.Tensor:
+    """One cell's samples. With ``batch`` the x_T rows go through in chunks of ``batch``; chunk k
+    draws its noise from seed + k (one chunk: exactly ``quality_grid``'s cell)."""
+    taus = timesteps(S, schedule.T, spacing)
+    options = eta_options(eta)
+    fast_options = fast if isinstance(fast, dict) else ({} if fast else None)
+    batch = x_T.shape[0] if batch is None else batch
+    out = []
+    for k, start in enumerate(range(0, x_T.shape[0], batch)):
+        gen = torch.Generator().manual_seed(seed + k)
+        chunk = x_T[start : start + batch]
+        if fast_options is None:
+            x = ddim_sample(
+                eps_model,
+                chunk,
+                schedule,
+                taus,
+                generator=gen,
+                progress=False,
+                prediction=prediction,
+                **options,
+            )
+        else:
+            sampler = FastSampler(
+                eps_model, schedule, taus, prediction=prediction, **options, **fast_options
+            )
+            x = sampler(chunk, generator=gen)
+        out.append(x)
+    x = torch.cat(out)
+    if x.device.type == "cuda":
+        torch.cuda.synchronize(x.device)
+    return x
+
+
+def run_sweep(
+    eps_model: EpsModel,
+    schedule: Schedule,
+    target: Target,
+    *,
+    n: int = 1000,
+    steps: Sequence[int] = S_GRID,
+    etas: Sequence[float | str] = ETA_GRID,
+    seed: int = 0,
+    spacing: str = "uniform",
+    fast: bool | dict = False,
+    batch: int | None = None,
+    prediction: str = "eps",
+    device: str | torch.device = "cpu",
+    ctx=None,
+    progress: bool = True,
+    command: str = "",
+    model_name: str = "",
+) -> dict | None:
+    """The S x eta grid as a results record (the format of ``benchmarks/results/digits_quality.json``).
+
+    Every cell starts from the same x_T (drawn from a CPU generator seeded by ``seed``) and the
+    same noise seed. Under torchrun (``ctx`` from ``ddim_edu.distributed.setup``) the cells are
+    split across ranks, balanced by their number of steps, and rank 0 gathers them: a cell's
+    numbers do not depend on which rank computed it. Returns the record on rank 0, None elsewhere.
+    """
+    from . import distributed
+
+    ctx = ctx or distributed.SINGLE
+    if isinstance(n, bool) or not isinstance(n, int) or n < 2:
+        raise ValueError(f"n must be an integer >= 2 (samples per cell), got {n!r}")
+    if batch is not None and (isinstance(batch, bool) or not isinstance(batch, int) or batch < 1):
+        raise ValueError(f"batch must be a positive integer or None, got {batch!r}")
+    check_grid(steps, etas, schedule.T, spacing)
+    cells = [(i, j) for i in range(len(etas)) for j in range(len(steps))]
+    owned = distributed.split_cells([float(steps[j]) for _, j in cells], ctx.world)[ctx.rank]
+    start = time.perf_counter()
+    x_T = torch.randn(n, *target.shape, generator=torch.Generator().manual_seed(seed)).to(device)  # noqa: N806
+    mine = {}
+    bar = tqdm(
+        total=len(owned),
+        desc=f"S x eta grid (rank {ctx.rank})" if ctx.enabled else "S x eta grid",
+        disable=not progress or not ctx.main,
+    )
+    for c in owned:
+        i, j = cells[c]
+        t0 = time.perf_counter()
+        x = sample_cell(
+            eps_model,
+            x_T,
+            schedule,
+            steps[j],
+            etas[i],
+            spacing=spacing,
+            seed=seed,
+            fast=fast,
+            batch=batch,
+            prediction=prediction,
+        )
+        seconds = time.perf_counter() - t0
+        mine[c] = {"seconds": seconds, "rank": ctx.rank, **target.score(x)}
+        bar.update()
+    bar.close()
+    parts = distributed.gather(ctx, mine)
+    if not ctx.main:
+        return None
+    results = {c: r for part in parts for c, r in part.items()}
+    floor, floor_n = target.floor(n)
+
+    def matrix(key: str) -> list[list]:
+        return [
+            [results[i * len(steps) + j][key] for j in range(len(steps))] for i in range(len(etas))
+        ]
+
+    grid = GridResult(
+        list(steps),
+        list(etas),
+        matrix("value"),
+        matrix("seconds"),
+        target.metric,
+        floor=floor,
+        floor_std=0.0,
+        meta={"floor_n": floor_n},
+    )
+    extras = {k: matrix(k) for k in results[0] if k not in ("value", "seconds")}
+    sampler = "ddim_edu.fast.FastSampler" if fast else "ddim_edu.sampling.ddim_sample"
+    return {
+        "meta": run_metadata(command)
+        | {
+            "n_per_cell": n,
+            "seed": seed,
+            "spacing": spacing,
+            "sampler": sampler,
+            "batch": batch,
+            "wall_s": round(time.perf_counter() - start, 1),
+            "model": model_name,
+            "data": target.data,
+            "world_size": ctx.world,
+        },
+        "grid": grid.to_dict() | extras,
+        "checks": grid_checks(grid.values, grid.etas, grid.steps),
+    }
+
+
+def load_results(path) -> tuple[GridResult, dict]:
+    """A results file of ``python -m ddim_edu sweep`` (or the benchmark): the grid and its meta."""
+    import json
+    from pathlib import Path
+
+    record = json.loads(Path(path).read_text())
+    if "grid" not in record or "meta" not in record:
+        raise ValueError(f"{str(path)!r} is not a sweep results file (it needs 'grid' and 'meta')")
+    g = record["grid"]
+    keys = ("steps", "etas", "values", "seconds", "metric", "floor", "floor_std")
+    return GridResult(**{k: g.get(k) for k in keys}, meta=g.get("meta", {})), record["meta"]

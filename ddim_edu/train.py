@@ -30,6 +30,7 @@ from safetensors.torch import load_file, safe_open, save_file
 from torch import nn
 from tqdm.auto import tqdm
 
+from . import distributed
 from .data import Dataset, get_dataset
 from .models import MLPConfig, MLPDenoiser, UNet, UNetConfig, build_model, config_dict
 from .sampling import PREDICTIONS
@@ -148,11 +149,19 @@ def diffusion_loss(
     schedule: Schedule,
     prediction: str,
     generator: torch.Generator,
+    shard: tuple[int, int] = (0, 1),
 ) -> torch.Tensor:
-    """The "simple" loss for one batch: t uniform on 0..T-1, eps ~ N(0, I), MSE on the target."""
+    """The "simple" loss for one batch: t uniform on 0..T-1, eps ~ N(0, I), MSE on the target.
+
+    ``shard=(rank, world)``: ``x0`` holds rank's block of a global batch of ``world * len(x0)``
+    rows. t and eps are drawn for the whole global batch, so every rank's generator advances
+    alike, and sliced to the same block: the ranks together compute the batch one process would.
+    """
+    rank, world = shard
     n = x0.shape[0]
-    t = torch.randint(0, schedule.T, (n,), generator=generator)
-    eps = torch.randn(x0.shape, generator=generator)
+    rows = slice(rank * n, (rank + 1) * n)
+    t = torch.randint(0, schedule.T, (n * world,), generator=generator)[rows]
+    eps = torch.randn((n * world, *x0.shape[1:]), generator=generator)[rows]
     t, eps = t.to(x0.device), eps.to(x0.device)
     a = schedule.alpha_bar.to(x0.device, torch.float32)[t].view(-1, *([1] * (x0.ndim - 1)))
     x_t = a.sqrt() * x0 + (1 - a).sqrt() * eps
@@ -233,14 +242,40 @@ def load_checkpoint(out: Path, model, ema, optimizer) -> dict:
 
 
 def train(cfg: TrainConfig, progress: bool = True, command: str | None = None) -> dict:
-    """Train (or resume) a denoiser as ``cfg`` says; returns the final checkpoint metadata."""
+    """Train (or resume) a denoiser as ``cfg`` says; returns the final checkpoint metadata.
+
+    Under ``torchrun --nproc_per_node=N`` the model is wrapped in DistributedDataParallel (NCCL on
+    CUDA, gloo on the CPU). ``cfg.batch_size`` stays the *global* batch: every rank draws the
+    step's batch indices, timesteps and noise from the same seeded generator and keeps its own
+    block of ``batch_size / N`` rows (a distributed sampler without epochs), and DDP averages the
+    gradients, so N processes follow the path of one process up to float rounding, and a
+    checkpoint resumes with any N. Rank 0 alone keeps the EMA, writes checkpoints, prints and
+    shows the progress bar.
+    """
+    ctx, dist_device = distributed.setup(cfg.device)
+    try:
+        return _train(cfg, ctx, dist_device, progress, command)
+    finally:
+        if ctx.enabled:
+            import torch.distributed as dist
+
+            if dist.is_initialized():
+                dist.destroy_process_group()
+
+
+def _train(cfg, ctx, dist_device, progress: bool, command: str | None) -> dict:
     out = Path(cfg.out)
-    device = pick_device(cfg.device)
-    data = get_dataset(cfg.data, image_size=cfg.image_size, channels=cfg.channels)
+    device = dist_device if dist_device is not None else pick_device(cfg.device)
+    rows = distributed.shard(ctx, cfg.batch_size)
+    data = distributed.attempt(
+        ctx,
+        f"loading data {cfg.data!r}",
+        lambda: get_dataset(cfg.data, image_size=cfg.image_size, channels=cfg.channels),
+    )
     schedule = get_schedule(cfg.schedule, cfg.T)
     torch.manual_seed(cfg.seed)
     model = make_model(cfg, data).to(device)
-    ema = copy.deepcopy(model).requires_grad_(False)
+    ema = copy.deepcopy(model).requires_grad_(False) if ctx.main else None
     optimizer = torch.optim.AdamW(
         model.parameters(),
         lr=cfg.lr,
@@ -258,28 +293,73 @@ def train(cfg: TrainConfig, progress: bool = True, command: str | None = None) -
         "wall_s": 0.0,
         "loss": None,
         "history": [],
-        "device": device_name(device),
+        "device": device_name(device)
+        + (f" x {ctx.world} processes ({ctx.backend})" if ctx.enabled else ""),
+        "world_size": ctx.world,
         "command": command or " ".join(["python -m ddim_edu", *sys.argv[1:]]),
     }
-    if (out / CHECKPOINT).exists():
-        saved = load_checkpoint(out, model, ema, optimizer)
-        meta.update({k: saved[k] for k in ("step", "wall_s", "loss", "history") if k in saved})
-        if meta["step"] >= cfg.steps:
-            print(
-                f"{out / CHECKPOINT} is already at step {meta['step']} >= steps={cfg.steps}; nothing to do"
-            )
-            return meta
-        print(f"resuming from step {meta['step']} of {out / CHECKPOINT}")
 
-    print(f"{model.summary()} on {device_name(device)}; data {data.describe()}")
+    # Resume: rank 0 reads the checkpoint (only it needs to see the run folder) and hands the
+    # step, model and optimizer state to the others; an unreadable or mismatched checkpoint is
+    # reported on every rank.
+    def read_saved():
+        if not (out / CHECKPOINT).exists():
+            return None
+        saved = load_checkpoint(out, model, ema, optimizer)
+        return {k: saved[k] for k in ("step", "wall_s", "loss", "history") if k in saved}
+
+    saved = distributed.attempt(
+        ctx, f"resuming from {out / CHECKPOINT}", read_saved if ctx.main else lambda: None
+    )
+    if ctx.enabled:
+        state = distributed.broadcast(
+            ctx,
+            None
+            if saved is None
+            else {
+                "meta": saved,
+                "model": {k: v.cpu() for k, v in model.state_dict().items()},
+                "optim": _cpu_state(optimizer.state_dict()),
+            },
+        )
+        if state is not None and not ctx.main:
+            saved = state["meta"]
+            model.load_state_dict(state["model"])
+            optimizer.load_state_dict(state["optim"])
+    if saved is not None:
+        meta.update(saved)
+        if meta["step"] >= cfg.steps:
+            if ctx.main:
+                print(
+                    f"{out / CHECKPOINT} is already at step {meta['step']} >= steps={cfg.steps}; nothing to do"
+                )
+            return meta
+        if ctx.main:
+            print(f"resuming from step {meta['step']} of {out / CHECKPOINT}")
+
+    if ctx.main:
+        print(f"{model.summary()} on {meta['device']}; data {data.describe()}")
+    if ctx.enabled:
+        # a different dropout stream per rank (with dropout > 0 the ranks differ from one process)
+        torch.manual_seed(cfg.seed * 1_000_003 + 7919 * ctx.rank + meta["step"])
+        from torch.nn.parallel import DistributedDataParallel
+
+        net = DistributedDataParallel(
+            model, device_ids=[device.index] if device.type == "cuda" else None
+        )
+    else:
+        net = model
     model.train()
     start_step = meta["step"]
     wall_before = meta["wall_s"]
     t0 = time.perf_counter()
     model_params = [p for p in model.parameters()]
-    ema_params = [p for p in ema.parameters()]
+    ema_params = [p for p in ema.parameters()] if ema is not None else []
     bar = tqdm(
-        range(start_step, cfg.steps), initial=start_step, total=cfg.steps, disable=not progress
+        range(start_step, cfg.steps),
+        initial=start_step,
+        total=cfg.steps,
+        disable=not progress or not ctx.main,
     )
     # The loss stays on the device between log points: no host-device synchronisation per step.
     # The first non-finite loss (its step and value) is tracked there too and checked before any
@@ -290,10 +370,10 @@ def train(cfg: TrainConfig, progress: bool = True, command: str | None = None) -
     bad_value = torch.zeros((), device=device)
     for step in bar:
         gen = step_generator(cfg.seed, step)
-        x0 = data.batch(cfg.batch_size, gen).to(device, non_blocking=True)
+        x0 = data.batch(cfg.batch_size, gen)[rows].to(device, non_blocking=True)
         for group in optimizer.param_groups:
             group["lr"] = learning_rate(cfg, step)
-        loss = diffusion_loss(model, x0, schedule, cfg.prediction, gen)
+        loss = diffusion_loss(net, x0, schedule, cfg.prediction, gen, shard=(ctx.rank, ctx.world))
         value = loss.detach()
         new_bad = ~torch.isfinite(value) & (first_bad < 0)
         first_bad = torch.where(new_bad, step, first_bad)
@@ -302,24 +382,28 @@ def train(cfg: TrainConfig, progress: bool = True, command: str | None = None) -
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
         optimizer.step()
-        decay = min(cfg.ema_decay, (1 + step) / (10 + step))
-        with torch.no_grad():
-            torch._foreach_lerp_(ema_params, model_params, 1 - decay)
+        if ema is not None:
+            decay = min(cfg.ema_decay, (1 + step) / (10 + step))
+            with torch.no_grad():
+                torch._foreach_lerp_(ema_params, model_params, 1 - decay)
         running_sum += value
         running_n += 1
         done = step + 1
         log_now = done % cfg.log_every == 0 or done == cfg.steps
         save_now = done % cfg.checkpoint_every == 0 or done == cfg.steps
         if log_now or save_now:
-            bad_step = int(first_bad)  # the one synchronisation, every log_every steps
-            if bad_step >= 0:
+            # the one synchronisation, every log_every steps: the first bad step on any rank
+            bad = torch.where(first_bad >= 0, first_bad, torch.iinfo(torch.int64).max)
+            bad_step = int(distributed.all_min(ctx, bad.clone()))
+            if bad_step != torch.iinfo(torch.int64).max:
                 raise NonFiniteLossError(
-                    f"loss became {float(bad_value)} at step {bad_step}; stopped without saving. "
+                    f"loss became {float(bad_value) if first_bad >= 0 else 'non-finite'} at step "
+                    f"{bad_step}{' (on some rank)' if ctx.enabled else ''}; stopped without saving. "
                     f"The last good checkpoint ({out / CHECKPOINT}, step {meta['step']}) is "
                     "unchanged. Try a smaller --lr."
                 )
         if log_now:
-            avg = float(running_sum) / running_n
+            avg = float(distributed.all_sum(ctx, running_sum.clone())) / (running_n * ctx.world)
             meta["history"].append([done, round(avg, 6)])
             meta["loss"] = avg
             running_sum.zero_()
@@ -328,12 +412,49 @@ def train(cfg: TrainConfig, progress: bool = True, command: str | None = None) -
         if save_now:
             meta["step"] = done
             meta["wall_s"] = round(wall_before + time.perf_counter() - t0, 1)
-            save_checkpoint(out, model, ema, optimizer, meta)
+            if ctx.enabled:
+                # DDP keeps the replicas identical; check it, bit for bit, at every checkpoint
+                digests = distributed.gather(ctx, weights_digest(model))
+                if ctx.main:
+                    meta["rank_weights_sha256"] = digests
+                    if len(set(digests)) > 1:
+                        print(
+                            f"warning: the ranks' weights differ at step {done}: {digests}",
+                            file=sys.stderr,
+                        )
+            if ctx.main:
+                save_checkpoint(out, model, ema, optimizer, meta)
     bar.close()
-    print(
-        f"step {meta['step']}: loss {meta['loss']:.4f}, {meta['wall_s']:.0f} s in all; saved {out / CHECKPOINT}"
-    )
+    if ctx.enabled:
+        import torch.distributed as dist
+
+        dist.barrier()  # every rank returns after rank 0 wrote the final checkpoint
+    if ctx.main:
+        print(
+            f"step {meta['step']}: loss {meta['loss']:.4f}, {meta['wall_s']:.0f} s in all; saved {out / CHECKPOINT}"
+        )
     return meta
+
+
+def weights_digest(model: nn.Module) -> str:
+    """sha256 of every parameter's bytes, in order: equal digests, bit-identical weights."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for p in model.parameters():
+        h.update(p.detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()
+
+
+def _cpu_state(state: dict) -> dict:
+    """An optimizer state dict with every tensor on the CPU (to send it to other ranks)."""
+    return {
+        "state": {
+            i: {k: torch.as_tensor(v).cpu() for k, v in st.items()}
+            for i, st in state["state"].items()
+        },
+        "param_groups": state["param_groups"],
+    }
 
 
 def load_run(out: str | Path, weights: str = "ema") -> nn.Module:
@@ -351,6 +472,7 @@ def load_run(out: str | Path, weights: str = "ema") -> nn.Module:
     model.eval().requires_grad_(False)
     model.schedule = get_schedule(meta["schedule"]["name"], meta["schedule"]["T"])
     model.prediction = meta.get("prediction", "eps")
+    model.step = meta.get("step", 0)
     return model
 
 
