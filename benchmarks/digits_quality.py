@@ -29,23 +29,9 @@ from ddim_edu.metrics import DigitsQuality, copy_fraction  # noqa: E402
 from ddim_edu.pipeline import save_image_grid  # noqa: E402
 from ddim_edu.sampling import ddim_sample  # noqa: E402
 from ddim_edu.schedule import timesteps  # noqa: E402
-from ddim_edu.sweep import ETA_GRID, quality_grid, run_metadata  # noqa: E402
+from ddim_edu.sweep import ETA_GRID, GridResult, grid_checks, make_target, run_sweep  # noqa: E402,F401
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def grid_checks(values: list[list[float]], etas: list, steps: list[int]) -> dict:
-    """The claims of issue 5 / notebook 05 about a grid (rows: etas, columns: steps)."""
-    at = {str(e): dict(zip(steps, row)) for e, row in zip(etas, values)}
-    s10 = {e: v[10] for e, v in at.items()} if 10 in steps else {}
-    checks = {}
-    if {"0.0", "1.0", "sigma_hat"} <= s10.keys():
-        checks["S10_eta0_beats_eta1"] = s10["0.0"] < s10["1.0"]
-        checks["S10_eta1_beats_sigma_hat"] = s10["1.0"] < s10["sigma_hat"]
-        checks["S10_eta0_best"] = min(s10, key=s10.get) == "0.0"
-    spread = [max(col) / min(col) for col in zip(*values)]
-    checks["spread_shrinks_with_S"] = spread[-1] < spread[0]
-    return checks
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -107,67 +93,45 @@ def main(argv: list[str] | None = None) -> dict:
     )
     save_image_grid(x[:100], Path(args.figures) / "digits_samples.png", nrow=10, scale=4)
 
-    # 2. the S x eta table (same x_T and noise seed in every cell)
-    scores = {}
-
-    def distance(samples: torch.Tensor) -> float:
-        score = quality(samples.cpu())
-        scores[len(scores)] = score
-        return score.fid
-
-    grid = quality_grid(
+    # 2. the S x eta table (same x_T and noise seed in every cell): what `python -m ddim_edu sweep` runs
+    command = " ".join(
+        ["python benchmarks/digits_quality.py", *(sys.argv[1:] if argv is None else argv)]
+    )
+    record = run_sweep(
         model,
-        x_T[: args.n],
         model.schedule,
-        distance,
+        make_target("digits", device=device),
+        n=args.n,
         steps=steps,
         etas=ETA_GRID,
         seed=args.seed,
-        metric="digits-FID",
-        progress=True,
         fast=fast,
+        device=device,
+        progress=True,
+        command=command,
+        model_name=pretrained.info("digits")["command"],
     )
-    grid.floor, grid.floor_std = quality.floor_at(args.n), 0.0
-    cells = list(scores.values())
-    confident = [
-        [cells[i * len(steps) + j].confident for j in range(len(steps))]
-        for i in range(len(ETA_GRID))
-    ]
-    kid = [[cells[i * len(steps) + j].kid for j in range(len(steps))] for i in range(len(ETA_GRID))]
+    g = record["grid"]
+    grid = GridResult(
+        **{k: g[k] for k in ("steps", "etas", "values", "seconds", "metric", "floor", "floor_std")}
+    )
     print("\ndigits-FID (lower is better), floor = real-vs-real at the same size:")
     print(grid.table(digits=3))
-
-    checks = grid_checks(grid.values, grid.etas, grid.steps) | {
+    record["meta"]["wall_s"] = round(time.perf_counter() - start, 1)
+    record["headline"] = {
+        "S": 50,
+        "eta": 0.0,
+        "seconds": round(seconds, 2),
+        **headline.__dict__,
+        "near_copy_fraction": copies,
+        "near_copy_threshold": threshold,
+    }
+    record["checks"] |= {
         "fid_below_3x_floor": headline.fid < 3 * headline.fid_floor,
         "confident_at_least_90pct": headline.confident >= 0.9,
         "class_tv_below_0.05": headline.class_tv < 0.05,
     }
-    print("\nchecks:", json.dumps(checks))
-
-    record = {
-        "meta": run_metadata(
-            " ".join(
-                ["python benchmarks/digits_quality.py", *(sys.argv[1:] if argv is None else argv)]
-            )
-        )
-        | {
-            "n_per_cell": args.n,
-            "seed": args.seed,
-            "sampler": "ddim_edu.fast.FastSampler" if fast else "ddim_edu.sampling.ddim_sample",
-            "wall_s": round(time.perf_counter() - start, 1),
-            "model": pretrained.info("digits")["command"],
-        },
-        "headline": {
-            "S": 50,
-            "eta": 0.0,
-            "seconds": round(seconds, 2),
-            **headline.__dict__,
-            "near_copy_fraction": copies,
-            "near_copy_threshold": threshold,
-        },
-        "grid": grid.to_dict() | {"confident": confident, "kid": kid},
-        "checks": checks,
-    }
+    print("\nchecks:", json.dumps(record["checks"]))
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(record, indent=1))
 

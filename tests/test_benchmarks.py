@@ -39,8 +39,7 @@ def test_digits_quality_script_writes_its_record_at_tiny_size(tmp_path):
         "S10_eta0_beats_eta1",
         "S10_eta1_beats_sigma_hat",
         "S10_eta0_best",
-        "spread_shrinks_with_S",
-    }
+    }  # one column of S: no claim about the spread shrinking with S
     assert saved["meta"]["command"].endswith(
         "--steps 10 --out " + str(out) + " --figures " + str(tmp_path)
     )
