@@ -187,8 +187,15 @@ def _add_train_parser(sub) -> None:
         help="train a denoiser (UNet for images, MLP for 2-D points) with EMA and checkpoints",
         description=(
             "Train a noise-prediction model with DDPM's simple loss. Checkpoints go to --out "
-            "(written atomically); running the same command again resumes from the last one."
+            "(written atomically); running the same command again resumes from the last one.\n\n"
+            "Several processes (GPUs, or CPU processes with gloo): put torchrun in front,\n"
+            "    torchrun --nproc_per_node=4 -m ddim_edu train --data DIR --batch-size 256 ...\n"
+            "--batch-size stays the global batch (each process takes batch-size / N rows of it), "
+            "so N processes train like one, and a checkpoint resumes with any N. Rank 0 keeps the "
+            "EMA, writes checkpoints and prints. Under torchrun write options in full "
+            "(torchrun itself reads abbreviations such as --n or --run)."
         ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument(
         "--data",
