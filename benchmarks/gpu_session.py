@@ -12,6 +12,10 @@
 4. Times the sampler: bare UNet forward against sampling throughput at the same batch, eager /
    bf16 / channels-last / CUDA graph, wall time against S for DDIM and DDPM, training images/s,
    and the agreement of bf16 with float32 samples.
+5. (``--phases shapes``) The README's own-images recipe, timed: a synthetic folder of 32x32 RGB
+   images, ``torchrun --nproc_per_node=<GPUs> -m ddim_edu train`` sized to --shapes-s seconds,
+   then ``torchrun ... -m ddim_edu sweep`` on the result; copies the results file, its figure
+   and a sample grid to OUT.
 
 Every phase appends to OUT/gpu_session.json as it finishes, so a run cut short keeps what it did.
 """
@@ -160,6 +164,9 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", required=True, help="folder for results (created)")
     parser.add_argument("--train-s", type=float, default=180.0, help="seconds for training")
+    parser.add_argument(
+        "--shapes-s", type=float, default=240.0, help="seconds for the own-images training"
+    )
     parser.add_argument("--max-steps", type=int, default=60000)
     parser.add_argument("--batch", type=int, default=256, help="training batch size")
     parser.add_argument("--tiny", action="store_true", help="tiny sizes (a CPU check)")
@@ -332,7 +339,84 @@ def main(argv: list[str] | None = None) -> None:
         ses.save("bench", bench)
     if "grid" in phases:
         grid_phase(ses, args, out, bench)
+    if "shapes" in phases:
+        shapes_phase(ses, args, out, work, dev)
     print(json.dumps(ses.record, indent=1)[:6000])
+
+
+def torchrun(args: list[str], nproc: int, log: Path, timeout: float) -> tuple[int, float]:
+    """``torchrun --standalone --nproc_per_node=nproc -m ddim_edu *args``: (return code, seconds)."""
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone"]
+    cmd += [f"--nproc_per_node={nproc}", "-m", "ddim_edu", *args]
+    env = dict(os.environ, OMP_NUM_THREADS="2", PYTHONPATH=str(ROOT))
+    t0 = time.perf_counter()
+    with open(log, "w") as f:
+        try:
+            rc = subprocess.run(
+                cmd, cwd=ROOT, env=env, stdout=f, stderr=f, timeout=timeout
+            ).returncode
+        except subprocess.TimeoutExpired:
+            rc = -9
+    return rc, time.perf_counter() - t0
+
+
+def shapes_phase(ses: Session, args, out: Path, work: Path, dev: str) -> None:
+    """The own-images recipe of the README on this machine, timed (training sized to --shapes-s)."""
+    from ddim_edu.data import make_shapes_folder
+    from ddim_edu.pipeline import save_image_grid
+
+    nproc = max(torch.cuda.device_count(), 1) if dev == "cuda" else 2
+    n_images = 200 if args.tiny else 10000
+    folder = make_shapes_folder(work / "shapes", n=n_images, size=16 if args.tiny else 32)
+    common = ["train", "--data", str(folder), "--width", "8" if args.tiny else "64"]
+    common += [
+        "--channel-mults",
+        "1,2,2",
+        "--dropout",
+        "0.1",
+        "--batch-size",
+        "16" if args.tiny else "256",
+    ]
+    common += ["--lr", "5e-4", "--device", dev, "--no-progress"]
+    probe_steps = 10 if args.tiny else 200
+    rc, _ = torchrun([*common, "--steps", str(probe_steps), "--out", str(work / "shapes_probe")],
+                     nproc, work / "shapes_probe.log", 600)  # fmt: skip
+    probe = json.loads((work / "shapes_probe" / "checkpoint.json").read_text())
+    step_s = probe["wall_s"] / probe_steps
+    steps = 30 if args.tiny else max(1000, int(args.shapes_s / step_s) // 500 * 500)
+    run = work / "shapes_run"
+    train_args = [*common, "--steps", str(steps), "--decay", str(steps // 3), "--out", str(run)]
+    train_args += ["--checkpoint-every", str(max(steps // 10, 1))]
+    rc, train_s = torchrun(train_args, nproc, work / "shapes_train.log", 1.5 * args.shapes_s + 60)
+    meta = json.loads((run / "checkpoint.json").read_text())
+    samples = 64 if args.tiny else 2000
+    sweep_args = ["sweep", "--run-dir", str(run), "--samples", str(samples)]
+    sweep_args += [
+        "--steps",
+        "5,10" if args.tiny else "10,20,50,100",
+        "--etas",
+        "0,0.5,1,sigma_hat",
+    ]
+    sweep_args += ["--device", dev, "--no-progress", "--out", str(out / "shapes_sweep.json")]
+    sweep_rc, sweep_s = torchrun(sweep_args, nproc, work / "shapes_sweep.log", 600)
+    model = load_run(run).to(dev)
+    shape = (meta["model"]["in_channels"], meta["model"]["image_size"], meta["model"]["image_size"])
+    x_T = torch.randn(64, *shape, generator=torch.Generator().manual_seed(0)).to(dev)
+    x = FastSampler(model, model.schedule, timesteps(50))(x_T).cpu()
+    save_image_grid(x, out / "shapes_samples.png", nrow=8, scale=4)
+    for log in ("shapes_train.log", "shapes_sweep.log"):
+        shutil.copy(work / log, out / log)
+    ses.save(
+        "shapes",
+        {
+            "processes": nproc,
+            "images": n_images,
+            "probe_step_s": round(step_s, 4),
+            "train": {"rc": rc, "steps": meta["step"], "planned_steps": steps, "wall_s": round(train_s, 1),
+                      "final_loss": meta["loss"], "command": meta["command"], "device": meta["device"]},
+            "sweep": {"rc": sweep_rc, "wall_s": round(sweep_s, 1), "samples": samples},
+        },
+    )  # fmt: skip
 
 
 if __name__ == "__main__":

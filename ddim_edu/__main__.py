@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from .sweep import S_GRID
@@ -318,6 +319,7 @@ def _add_train_parser(sub) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)  # recorded as the command that ran
     if args.command == "train":
         return _train(args)
     if args.command == "train-classifier":
@@ -410,7 +412,10 @@ def _train(args) -> int:
             checkpoint_every=args.checkpoint_every,
             device=args.device,
         )
-        train(cfg, progress=not args.no_progress)
+        launcher = "python -m ddim_edu"
+        if "WORLD_SIZE" in os.environ and os.environ["WORLD_SIZE"] != "1":
+            launcher = f"torchrun --nproc_per_node={os.environ.get('LOCAL_WORLD_SIZE', os.environ['WORLD_SIZE'])} -m ddim_edu"
+        train(cfg, progress=not args.no_progress, command=" ".join([launcher, *args.argv]))
     except (ValueError, NonFiniteLossError) as err:
         _report(err)
         return 1 if isinstance(err, NonFiniteLossError) else 2
@@ -485,7 +490,7 @@ def _sweep(args) -> int:
                 if ctx.enabled
                 else ["python -m ddim_edu"]
             )
-            + sys.argv[1:]
+            + args.argv
         )
         record = run_sweep(
             model,

@@ -80,6 +80,10 @@ def test_train_and_sweep_on_an_image_folder_from_the_command_line(tmp_path, shap
     args += ["--etas", "0,sigma_hat", "--out", str(out), "--device", "cpu", "--no-progress"]
     assert main(args) == 0
     record = json.loads(out.read_text())
+    assert record["meta"]["command"] == "python -m ddim_edu " + " ".join(args)
+    assert json.loads((run / "checkpoint.json").read_text())["command"].startswith(
+        f"python -m ddim_edu train --data {shapes} "
+    )
     assert record["meta"]["data"] == f"folder:{shapes}"
     assert record["meta"]["model"].startswith(f"run {run} (step 30)")
     assert record["grid"]["metric"] == "patch-SWD"
