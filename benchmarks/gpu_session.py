@@ -348,7 +348,8 @@ def torchrun(args: list[str], nproc: int, log: Path, timeout: float) -> tuple[in
     """``torchrun --standalone --nproc_per_node=nproc -m ddim_edu *args``: (return code, seconds)."""
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone"]
     cmd += [f"--nproc_per_node={nproc}", "-m", "ddim_edu", *args]
-    env = dict(os.environ, OMP_NUM_THREADS="2", PYTHONPATH=str(ROOT))
+    threads = "2" if torch.cuda.is_available() else "1"  # CPU check: one thread per process
+    env = dict(os.environ, OMP_NUM_THREADS=threads, PYTHONPATH=str(ROOT))
     t0 = time.perf_counter()
     with open(log, "w") as f:
         try:
