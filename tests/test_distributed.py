@@ -220,7 +220,10 @@ def test_an_interrupted_run_leaves_a_valid_checkpoint_that_resumes(tmp_path):
     try:
         deadline = time.time() + 120
         while time.time() < deadline:
-            if meta_file.exists() and json.loads(meta_file.read_text() or "{}").get("step", 0) >= 30:
+            if (
+                meta_file.exists()
+                and json.loads(meta_file.read_text() or "{}").get("step", 0) >= 30
+            ):
                 break
             time.sleep(0.2)
         else:
@@ -261,7 +264,10 @@ def test_split_cells_balances_work_and_gives_every_rank_a_cell():
 def test_shard_splits_the_global_batch_and_names_a_bad_batch_size():
     ctx = distributed.Context(rank=1, world=4)
     assert distributed.shard(ctx, 32) == slice(8, 16)
-    with pytest.raises(distributed.DistributedError, match=r"batch_size=30 must be divisible by the number of processes \(4\)"):
+    with pytest.raises(
+        distributed.DistributedError,
+        match=r"batch_size=30 must be divisible by the number of processes \(4\)",
+    ):
         distributed.shard(ctx, 30)
 
 

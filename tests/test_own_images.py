@@ -98,11 +98,17 @@ def test_train_and_sweep_on_an_image_folder_from_the_command_line(tmp_path, shap
 
 
 def test_sweep_command_names_bad_input(tmp_path, capsys):
-    assert main(["sweep", "--model", "mlp_gmm", "--etas", "0,fast", "--out", str(tmp_path / "x.json")]) == 2
+    assert (
+        main(["sweep", "--model", "mlp_gmm", "--etas", "0,fast", "--out", str(tmp_path / "x.json")])
+        == 2
+    )
     assert "--etas must be comma-separated numbers >= 0 or sigma_hat" in capsys.readouterr().err
     assert main(["sweep", "--model", "digits_classifier", "--out", str(tmp_path / "x.json")]) == 2
     assert "is not a denoiser" in capsys.readouterr().err
-    assert main(["sweep", "--run-dir", str(tmp_path / "nothing"), "--out", str(tmp_path / "x.json")]) == 2
+    assert (
+        main(["sweep", "--run-dir", str(tmp_path / "nothing"), "--out", str(tmp_path / "x.json")])
+        == 2
+    )
     assert "no checkpoint at" in capsys.readouterr().err
     args = ["sweep", "--model", "mlp_gmm", "--samples", "1", "--out", str(tmp_path / "x.json")]
     assert main(args) == 2
