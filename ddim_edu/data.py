@@ -253,5 +253,5 @@ def make_shapes_folder(
                 for k in range(3)
             ]
             draw.polygon(pts, fill=colour)
-        im.resize((size, size), Image.Resampling.LANCZOS).save(folder / f"{kind}_{i:05d}.png")
+        im.resize((size, size), Image.Resampling.BOX).save(folder / f"{kind}_{i:05d}.png")
     return folder
