@@ -60,6 +60,11 @@ def main(argv: list[str] | None = None) -> dict:
         help="sample with ddim_edu.fast.FastSampler (default: on a GPU only)",
     )
     parser.add_argument(
+        "--compile",
+        action="store_true",
+        help="with the fast sampler, run the network through torch.compile (GPU sweeps)",
+    )
+    parser.add_argument(
         "--out", default=str(ROOT / "benchmarks" / "results" / "digits_quality.json")
     )
     parser.add_argument("--figures", default=str(ROOT / "figures"))
@@ -105,7 +110,7 @@ def main(argv: list[str] | None = None) -> dict:
         steps=steps,
         etas=ETA_GRID,
         seed=args.seed,
-        fast=fast,
+        fast={"compile": True} if (fast and args.compile) else fast,
         device=device,
         progress=True,
         command=command,

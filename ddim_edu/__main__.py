@@ -175,6 +175,11 @@ def _add_sweep_parser(sub) -> None:
     p.add_argument(
         "--device", default="auto", help="auto | cpu | cuda | mps (default: %(default)s)"
     )
+    p.add_argument(
+        "--compile",
+        action="store_true",
+        help="fast sampler with the network run through torch.compile (pays off for long GPU sweeps)",
+    )
     p.add_argument("--out", default="runs/sweep.json", help="results file (default: %(default)s)")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
@@ -484,6 +489,8 @@ def _sweep(args) -> int:
             ),
         )
         fast = args.fast == "on" or (args.fast == "auto" and device.type == "cuda")
+        if args.compile:
+            fast = {"compile": True}
         command = " ".join(
             (
                 [f"torchrun --nproc_per_node={ctx.world} -m ddim_edu"]

@@ -131,3 +131,22 @@ def test_a_network_that_returns_its_input_or_a_view_of_it_is_handled():
         fast = FastSampler(model, SCHEDULE, timesteps(10))(x_T)
         assert torch.allclose(fast, plain, atol=1e-6)
     assert torch.equal(x_T, torch.randn(4, 2, generator=torch.Generator().manual_seed(0)))
+
+
+def test_compiled_network_gives_the_same_samples_and_is_compiled_once():
+    from ddim_edu import pretrained
+    from ddim_edu.fast import FastSampler
+    from ddim_edu.sampling import ddim_sample
+    from ddim_edu.schedule import timesteps
+
+    model = pretrained.load("mlp_moons")
+    x_T = torch.randn(256, 2, generator=torch.Generator().manual_seed(0))  # noqa: N806
+    ref = ddim_sample(
+        model, x_T, model.schedule, timesteps(10), eta=0.5, generator=3, progress=False
+    )
+    a = FastSampler(model, model.schedule, timesteps(10), eta=0.5, compile=True)
+    b = FastSampler(model, model.schedule, timesteps(20), compile=True)
+    assert a.model is b.model and a.model is not model  # one compiled network per model
+    assert float((a(x_T, generator=3) - ref).abs().max()) < 1e-4
+    assert "_ddim_edu_compiled" not in dict(model.named_modules())
+    assert set(model.state_dict()) == set(pretrained.load("mlp_moons").state_dict())
