@@ -317,6 +317,12 @@ def _add_train_parser(sub) -> None:
         help="image folders: 1 (gray) or 3 (RGB); default automatic",
     )
     p.add_argument(
+        "--flip",
+        action="store_true",
+        help="image folders: mirror each training image left-right with probability 1/2 "
+        "(for content without handedness, e.g. photographs; refused for digits)",
+    )
+    p.add_argument(
         "--device", default=d.device, help="auto, cpu, cuda, cuda:N or mps (default: %(default)s)"
     )
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
@@ -396,6 +402,7 @@ def _train(args) -> int:
             data=args.data,
             image_size=args.image_size,
             channels=args.channels,
+            flip=args.flip,
             schedule=args.schedule,
             T=args.T,
             prediction=args.prediction,

@@ -158,6 +158,7 @@ class Dataset:
     images: torch.Tensor | None = None  # for finite image sets
     levels: torch.Tensor | None = None  # digits: raw levels, dequantised per batch
     sampler: object = None  # for 2-D sets: sampler(n, generator) -> (n, d)
+    flip: bool = False  # image folders: mirror each drawn image left-right with probability 1/2
 
     def __len__(self) -> int:
         if self.levels is not None:
@@ -171,7 +172,11 @@ class Dataset:
             return levels_to_unit(self.levels[idx], u)
         if self.images is not None:
             idx = torch.randint(0, self.images.shape[0], (n,), generator=generator)
-            return self.images[idx]
+            x = self.images[idx]
+            if self.flip:
+                mirror = torch.rand(n, generator=generator) < 0.5
+                x = torch.where(mirror.view(-1, 1, 1, 1), x.flip(-1), x)
+            return x
         return self.sampler(n, generator).float()
 
     def describe(self) -> str:
@@ -182,8 +187,18 @@ class Dataset:
 TWO_D = ("gmm", "moons", "swissroll")
 
 
-def get_dataset(name: str, image_size: int | None = None, channels: int | None = None) -> Dataset:
-    """ "digits", "gmm", "moons", "swissroll", or the path of an image folder."""
+def get_dataset(
+    name: str, image_size: int | None = None, channels: int | None = None, flip: bool = False
+) -> Dataset:
+    """ "digits", "gmm", "moons", "swissroll", or the path of an image folder.
+
+    ``flip``: random left-right mirroring, for image folders whose content has no handedness
+    (photographs, shapes); digits and 2-D sets refuse it.
+    """
+    if flip and not (name not in ("digits", *TWO_D) and Path(name).is_dir()):
+        raise ValueError(
+            f"flip applies to image folders only, not to {name!r} (a mirrored digit is not a digit)"
+        )
     if name == "digits":
         levels, _ = digit_levels()
         return Dataset("digits", (1, 8, 8), levels=levels)
@@ -195,7 +210,7 @@ def get_dataset(name: str, image_size: int | None = None, channels: int | None =
         return Dataset("swissroll", (2,), sampler=swiss_roll)
     if Path(name).is_dir():
         images = load_image_folder(name, size=image_size, channels=channels)
-        return Dataset(f"folder:{name}", tuple(images.shape[1:]), images=images)
+        return Dataset(f"folder:{name}", tuple(images.shape[1:]), images=images, flip=flip)
     raise ValueError(
         f"data must be one of 'digits', 'gmm', 'moons', 'swissroll' or an existing image folder, got {name!r}"
     )

@@ -46,6 +46,7 @@ class TrainConfig:
     data: str = "digits"  # digits | gmm | moons | swissroll | path of an image folder
     image_size: int | None = None  # resize folder images to this size (None: keep)
     channels: int | None = None  # folder images: 1 or 3 (None: automatic)
+    flip: bool = False  # folder images: random left-right mirroring
     schedule: str = "linear"  # linear | cosine
     T: int = 1000  # diffusion steps
     prediction: str = "eps"  # what the network predicts: eps | x0 | v
@@ -270,7 +271,9 @@ def _train(cfg, ctx, dist_device, progress: bool, command: str | None) -> dict:
     data = distributed.attempt(
         ctx,
         f"loading data {cfg.data!r}",
-        lambda: get_dataset(cfg.data, image_size=cfg.image_size, channels=cfg.channels),
+        lambda: get_dataset(
+            cfg.data, image_size=cfg.image_size, channels=cfg.channels, flip=cfg.flip
+        ),
     )
     schedule = get_schedule(cfg.schedule, cfg.T)
     torch.manual_seed(cfg.seed)

@@ -125,3 +125,19 @@ def test_load_results_reads_the_stored_digits_grid_and_refuses_other_json(tmp_pa
     (tmp_path / "other.json").write_text("{}")
     with pytest.raises(ValueError, match="is not a sweep results file"):
         load_results(tmp_path / "other.json")
+
+
+def test_flip_mirrors_about_half_the_drawn_images_and_is_refused_for_digits(shapes):
+    from ddim_edu.data import get_dataset
+
+    plain = get_dataset(str(shapes))
+    flipped = get_dataset(str(shapes), flip=True)
+    gen = lambda: torch.Generator().manual_seed(5)  # noqa: E731
+    a, b = plain.batch(400, gen()), flipped.batch(400, gen())
+    same = (a == b).flatten(1).all(1)
+    mirrored = (a.flip(-1) == b).flatten(1).all(1)
+    assert bool((same | mirrored).all())  # every image is itself or its mirror
+    assert 0.4 < float((mirrored & ~same).float().mean()) < 0.6
+    assert torch.equal(flipped.batch(400, gen()), b)  # seeded
+    with pytest.raises(ValueError, match="flip applies to image folders only, not to 'digits'"):
+        get_dataset("digits", flip=True)
