@@ -396,6 +396,7 @@ def shapes_phase(ses: Session, args, out: Path, work: Path, dev: str) -> None:
         "1,2,2",
         "--dropout",
         "0.1",
+        "--flip",
         "--batch-size",
         "16" if args.tiny else "256",
     ]
