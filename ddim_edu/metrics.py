@@ -35,15 +35,32 @@ def sliced_wasserstein(
     if x.shape[1] != y.shape[1]:
         raise ValueError(f"x and y must have the same dimension, got {x.shape[1]} and {y.shape[1]}")
     gen = torch.Generator().manual_seed(seed)
-    theta = torch.randn(x.shape[1], n_projections, dtype=torch.float64, generator=gen)
-    theta = theta / theta.norm(dim=0, keepdim=True)
+    return _sliced_w2(x, y, _directions(x.shape[1], n_projections, gen, torch.float64))
+
+
+def _directions(d: int, n: int, gen: torch.Generator, dtype=torch.float32) -> torch.Tensor:
+    """n directions uniform on the unit sphere of R^d, as the columns of a (d, n) matrix."""
+    theta = torch.randn(d, n, dtype=dtype, generator=gen)
+    return theta / theta.norm(dim=0, keepdim=True)
+
+
+def _quantiles(sorted_cols: torch.Tensor, m: int) -> torch.Tensor:
+    """The (k + 0.5) / m quantiles, k < m, of each sorted column (linear interpolation)."""
+    n = sorted_cols.shape[0]
+    pos = ((torch.arange(m, dtype=torch.float64) + 0.5) / m * (n - 1)).to(sorted_cols.dtype)
+    lo = pos.floor().long().clamp(max=n - 1)
+    hi = (lo + 1).clamp(max=n - 1)
+    w = (pos - lo.to(pos.dtype)).unsqueeze(1)
+    return sorted_cols[lo] * (1 - w) + sorted_cols[hi] * w
+
+
+def _sliced_w2(x: torch.Tensor, y: torch.Tensor, theta: torch.Tensor) -> float:
+    """sqrt of the mean over the columns of theta of W_2^2 between the projected point clouds."""
     px, _ = torch.sort(x @ theta, dim=0)
     py, _ = torch.sort(y @ theta, dim=0)
     if px.shape[0] != py.shape[0]:
-        n = max(px.shape[0], py.shape[0])
-        q = (torch.arange(n, dtype=torch.float64) + 0.5) / n
-        px = torch.quantile(px, q, dim=0)
-        py = torch.quantile(py, q, dim=0)
+        m = max(px.shape[0], py.shape[0])
+        px, py = _quantiles(px, m), _quantiles(py, m)
     return float(((px - py) ** 2).mean().sqrt())
 
 
@@ -369,16 +386,7 @@ def patch_swd(
         pb = _patches(b, max(1, min(patches_per_image, max_patches // b.shape[0])), patch_size, gen)
         mu, sd = pb.mean(0), pb.std(0).clamp_min(1e-6)
         pa, pb = (pa - mu) / sd, (pb - mu) / sd
-        theta = torch.randn(pa.shape[1], n_projections, generator=gen)
-        theta = theta / theta.norm(dim=0, keepdim=True)
-        qa, _ = torch.sort(pa @ theta, dim=0)
-        qb, _ = torch.sort(pb @ theta, dim=0)
-        if qa.shape[0] != qb.shape[0]:
-            m = max(qa.shape[0], qb.shape[0])
-            q = (torch.arange(m, dtype=torch.float32) + 0.5) / m
-            qa = torch.quantile(qa, q, dim=0)
-            qb = torch.quantile(qb, q, dim=0)
-        values.append(float(((qa - qb) ** 2).mean().sqrt()))
+        values.append(_sliced_w2(pa, pb, _directions(pa.shape[1], n_projections, gen)))
         sizes.append(int(a.shape[-1]))
     return {"levels": sizes, "per_level": values, "mean": sum(values) / len(values)}
 
