@@ -89,25 +89,13 @@ def quality_grid(
     per-step overhead (what a GPU run wants).
     """
     check_grid(steps, etas, schedule.T, spacing)
-    fast_options = fast if isinstance(fast, dict) else ({} if fast else None)
     values, seconds = [], []
     bar = tqdm(total=len(steps) * len(etas), desc="S x eta grid", disable=not progress)
     for eta in etas:
-        options = eta_options(eta)
         row_v, row_s = [], []
         for S in steps:
             start = time.perf_counter()
-            taus = timesteps(S, schedule.T, spacing)
-            gen = torch.Generator().manual_seed(seed)
-            if fast_options is None:
-                x = ddim_sample(
-                    eps_model, x_T, schedule, taus, generator=gen, progress=False, **options
-                )
-            else:
-                sampler = FastSampler(eps_model, schedule, taus, **options, **fast_options)
-                x = sampler(x_T, generator=gen)
-            if x.device.type == "cuda":
-                torch.cuda.synchronize(x.device)
+            x = sample_cell(eps_model, x_T, schedule, S, eta, spacing=spacing, seed=seed, fast=fast)
             row_s.append(time.perf_counter() - start)
             row_v.append(float(distance(x)))
             bar.update()
