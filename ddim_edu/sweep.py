@@ -158,13 +158,15 @@ def grid_checks(values: list[list[float]], etas: list, steps: list[int]) -> dict
 @dataclass
 class Target:
     """What a sweep's samples are compared with: ``score(samples)`` returns ``{"value": ..., extras}``
-    (lower is better), ``floor(n)`` returns (the same metric for real data, the sample size used)."""
+    (lower is better), ``floor(n)`` returns (the same metric for real data, the sample size used),
+    ``floor_sd(n)``, where known, the spread of that floor for n samples."""
 
     metric: str
     data: str
     shape: tuple[int, ...]
     score: Callable[[torch.Tensor], dict]
     floor: Callable[[int], tuple[float, int]]
+    floor_sd: Callable[[int], float] | None = None
 
 
 def make_target(
@@ -183,7 +185,7 @@ def make_target(
 
     if data == "digits":
         quality = DigitsQuality(device=device)
-        chunk = quality.other.shape[0]
+        chunk = quality.chunk
 
         def score_digits(x: torch.Tensor) -> dict:
             s = quality(x.cpu())
@@ -195,6 +197,7 @@ def make_target(
             (1, 8, 8),
             score_digits,
             lambda m: (quality.floor_at(m), min(m, chunk)),
+            quality.floor_sd_at,
         )
     if data in TWO_D:
         dataset = get_dataset(data)
@@ -349,7 +352,7 @@ def run_sweep(
         matrix("seconds"),
         target.metric,
         floor=floor,
-        floor_std=0.0,
+        floor_std=target.floor_sd(n) if target.floor_sd is not None else 0.0,
         meta={"floor_n": floor_n},
     )
     extras = {k: matrix(k) for k in results[0] if k not in ("value", "seconds")}

@@ -70,6 +70,54 @@ def test_real_digits_score_at_the_floor_and_noise_far_above(quality):
     assert noise.kid > 100 * abs(real.kid_floor)
 
 
+def test_the_floor_counts_class_count_noise(quality):
+    # half B has A's class counts by construction; i.i.d. samples do not, and in this feature
+    # space (ten separated clusters) that noise is most of an honest sample's digits-FID
+    assert quality.fid_floor > 3 * quality.fid_floor_stratified
+    values = torch.tensor(quality.floor_values(quality.chunk))
+    assert len(values) == quality.floor_draws
+    assert math.isclose(float(values.mean()), quality.fid_floor, rel_tol=1e-9)
+    assert float((values < quality.fid_floor_stratified).double().mean()) < 0.02
+    # B with one class's count moved by 2 standard deviations of a multinomial count (~18 of
+    # ~90 images swapped for another class) is already several stratified floors away from A
+    f, lb = quality.other, quality.other_labels
+    keep = torch.cat([torch.nonzero(lb == 3).flatten()[18:], torch.nonzero(lb != 3).flatten()])
+    extra = torch.nonzero(lb == 7).flatten()[:18]
+    moved = frechet_distance(f[torch.cat([keep, extra])], quality.ref)
+    assert moved > 2 * quality.fid_floor_stratified
+
+
+def test_floor_depends_on_sample_size_and_chunks(quality):
+    m = quality.chunk
+    assert quality.floor_at(300) > 1.5 * quality.floor_at(m)  # FID's bias grows as n shrinks
+    assert quality.floor_at(5 * m) == quality.floor_at(m)  # scored in chunks of m
+    assert math.isclose(quality.floor_sd_at(4 * m), quality.floor_sd_at(m) / 2)
+    # real sets of 300 drawn like a sampler draws score, on average, at the floor (one value is
+    # skewed: 1 % of the floor's draws lie above 2x its mean at this size)
+    real_b = load_digits()[0][digits_split(0.5, seed=0)[1]]
+    scores = []
+    for seed in range(11, 16):
+        idx = quality.iid_real_indices(300, torch.Generator().manual_seed(seed))
+        assert torch.bincount(idx, minlength=m).max() <= 3  # within a class: no replacement first
+        scores.append(quality(real_b[idx]))
+    assert scores[0].fid_floor == quality.floor_at(300)
+    mean = sum(s.fid for s in scores) / len(scores)
+    assert abs(mean - quality.floor_at(300)) < 3 * quality.floor_sd_at(300) / math.sqrt(5)
+
+
+def test_class_tv_floor_matches_the_multinomial(quality):
+    # E|count/n - p| ~ sqrt(p (1 - p) / n) sqrt(2 / pi) for each of ten classes, p ~ 0.1
+    expected = 0.5 * 10 * math.sqrt(0.09 / 2000) * math.sqrt(2 / math.pi)
+    assert abs(quality.class_tv_floor(2000) / expected - 1) < 0.1
+
+
+def test_floor_arguments_are_checked(quality):
+    with pytest.raises(ValueError, match="floor_draws must be an integer >= 2, got 1"):
+        DigitsQuality(floor_draws=1)
+    with pytest.raises(ValueError, match="n must be an integer >= 2, got 0"):
+        quality.iid_real_indices(0, torch.Generator())
+
+
 def test_kid_of_two_real_halves_is_near_zero(quality):
     # two disjoint halves of one finite set are slightly anti-correlated (what one half has more
     # of, the other has less of), so their unbiased KID sits a little below zero; measured
