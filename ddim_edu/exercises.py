@@ -537,6 +537,35 @@ def _check_frechet(fn, seed: int) -> tuple[bool, str]:
     )
 
 
+def _check_class_count_shift(fn, seed: int) -> tuple[bool, str]:
+    gen = _rng(seed)
+    k = int(torch.randint(4, 11, (1,), generator=gen))
+    d = int(torch.randint(3, 9, (1,), generator=gen))
+    n = int(torch.randint(50, 1000, (1,), generator=gen))
+    means = torch.randn(k, d, generator=gen, dtype=torch.float64) * 2
+    p = torch.softmax(torch.randn(k, generator=gen, dtype=torch.float64), 0)
+    got = _tensor(fn, means.clone(), p.clone(), n, scalar=True)
+    m = p @ means
+    spread = (p * ((means - m) ** 2).sum(1)).sum()
+    uniform = ((means - means.mean(0)) ** 2).sum(1).mean()
+    mistakes = {
+        "The 1 / n is missing: the counts' fractions c_k / n vary less as the chunk grows.": spread,
+        "Divided by n²: Var(c_k / n) = p_k (1 − p_k) / n, one factor n.": spread / n**2,
+        "The class means were not centred on m: the shift only sees their spread about the overall mean.": (
+            p * (means**2).sum(1)
+        ).sum()
+        / n,
+        "The classes were weighted equally; weight each by its probability p_k.": uniform / n,
+    }
+    return _compare(
+        got.reshape(()),
+        spread / n,
+        "the expected squared shift",
+        mistakes,
+        "Cov(c / n) = (diag(p) − p pᵀ) / n, so E‖m̂ − m‖² = Σ_k p_k ‖μ_k − m‖² / n.",
+    )
+
+
 def _check_speedup(value, seed: int) -> tuple[bool, str]:
     import json
 
@@ -788,6 +817,12 @@ EXERCISES: dict[str, Exercise] = {
             "the Fréchet distance",
             'def frechet(mu1, c1, mu2, c2):\n    """The Fréchet distance between N(mu1, c1) and N(mu2, c2)."""\n    ...',
             _check_frechet,
+        ),
+        Exercise(
+            "05.3",
+            "class-count noise in the feature mean",
+            'def class_count_shift(class_means, p, n):\n    """E‖m̂ − m‖² for a chunk of n i.i.d. samples whose class counts c are Multinomial(n, p):\n    m̂ = Σ_k (c_k / n) μ_k, m = Σ_k p_k μ_k; class_means is (K, d), p is (K,)."""\n    ...',
+            _check_class_count_shift,
         ),
         Exercise(
             "06.1",

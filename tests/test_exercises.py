@@ -96,6 +96,12 @@ def uniform_ok(S, T):  # noqa: N803
     return list(range(0, T, T // S))[:S][::-1]
 
 
+def class_count_shift_ok(means, p, n):
+    second = (p[:, None] * means).T @ means  # Σ p_k μ_k μ_kᵀ
+    m = p @ means
+    return float(torch.trace(second) - m @ m) / n
+
+
 HALF = int(torch.nonzero(linear_schedule().alpha_bar.sqrt() < 0.5)[0])
 
 CORRECT = {
@@ -112,6 +118,7 @@ CORRECT = {
     "04.2": euler_ok,
     "05.1": 20,
     "05.2": frechet_ok,
+    "05.3": class_count_shift_ok,
     "06.1": slerp_ok,
     "06.2": invert_ok,
     "07.1": total_noise_ok,
@@ -165,6 +172,15 @@ MISTAKES = {
                 - 2 * torch.trace((c1 @ c2).abs().sqrt())
             ),
             "element by element",
+        ),
+    ],
+    "05.3": [
+        (lambda mu, p, n: class_count_shift_ok(mu, p, n) * n, "1 / n is missing"),
+        (lambda mu, p, n: class_count_shift_ok(mu, p, n) / n, "Divided by n²"),
+        (lambda mu, p, n: float((p * (mu**2).sum(1)).sum()) / n, "not centred"),
+        (
+            lambda mu, p, n: float(((mu - mu.mean(0)) ** 2).sum(1).mean()) / n,
+            "weighted equally",
         ),
     ],
     "06.1": [
@@ -328,3 +344,19 @@ def test_checkers_hold_for_any_draw_of_inputs(seed):
 def test_feedback_renders_in_a_notebook():
     feedback = check("02.1", ...)
     assert feedback._repr_markdown_().startswith("**Exercise 02.1: ❌ not yet.** Not answered yet")
+
+
+def test_the_class_count_shift_matches_a_simulation():
+    # the checker's formula against multinomial draws: E|m_hat - m|^2 over 20,000 chunks
+    gen = torch.Generator().manual_seed(0)
+    means = torch.randn(6, 4, generator=gen, dtype=torch.float64)
+    p = torch.softmax(torch.randn(6, generator=gen, dtype=torch.float64), 0)
+    n = 200
+    counts = torch.stack(
+        [
+            torch.bincount(torch.multinomial(p, n, True, generator=gen), minlength=6)
+            for _ in range(20000)
+        ]
+    ).double()
+    shift = ((counts / n - p) @ means).pow(2).sum(1).mean()
+    assert abs(float(shift) / class_count_shift_ok(means, p, n) - 1) < 0.03
