@@ -262,6 +262,8 @@ class DigitsQuality:
         self.ref = feats[a_idx] / self.scale
         self.other = feats[b_idx] / self.scale
         self.other_labels = labels[b_idx]
+        counts = torch.bincount(self.other_labels, minlength=10).double()
+        self.class_frequencies = counts / counts.sum()  # B's (and A's) class frequencies
         self._floors: dict[int, tuple[float, float, list[float]]] = {}
         self.fid_floor_stratified = frechet_distance(self.other, self.ref)
         self.fid_floor, self.fid_floor_sd = self.floor_at(self.chunk), self.floor_sd_at(self.chunk)
@@ -300,9 +302,9 @@ class DigitsQuality:
         if isinstance(n, bool) or not isinstance(n, int) or n < 2:
             raise ValueError(f"n must be an integer >= 2, got {n!r}")
         lb = self.other_labels
-        freq = torch.bincount(lb, minlength=10).double()
         counts = torch.bincount(
-            torch.multinomial(freq / freq.sum(), n, replacement=True, generator=gen), minlength=10
+            torch.multinomial(self.class_frequencies, n, replacement=True, generator=gen),
+            minlength=10,
         )
         rows = []
         for k in range(10):
@@ -346,16 +348,10 @@ class DigitsQuality:
     def class_tv_floor(self, n: int, draws: int = 200) -> float:
         """Expected total variation of the class histogram of n i.i.d. real digits from uniform."""
         gen = torch.Generator().manual_seed(self.seed * 104729 + n)
-        freq = torch.bincount(self.other_labels, minlength=10).double()
+        p = self.class_frequencies
         tvs = [
             0.5
-            * (
-                torch.bincount(
-                    torch.multinomial(freq / freq.sum(), n, True, generator=gen), minlength=10
-                ).double()
-                / n
-                - 0.1
-            )
+            * (torch.bincount(torch.multinomial(p, n, True, generator=gen), minlength=10) / n - 0.1)
             .abs()
             .sum()
             for _ in range(draws)
