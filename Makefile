@@ -1,5 +1,5 @@
 # ddim-edu: two commands on a new machine
-#   make demo   create .venv, install the package, run the main job, write figures/
+#   make demo   create .venv, install the package, run python -m ddim_edu demo, write figures/
 #   make test   install what the tests need, run the linter, the tests and the notebooks (nbval)
 #   make lab    JupyterLab on notebooks/
 

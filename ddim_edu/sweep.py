@@ -63,7 +63,12 @@ class GridResult:
         for eta, vals in zip(self.etas, self.values):
             rows.append(eta_label(eta).ljust(9) + "".join(f"{v:>10.{digits}f}" for v in vals))
         if self.floor is not None:
-            rows.append(f"noise floor {self.floor:.{digits}f} ± {self.floor_std or 0:.{digits}f}")
+            spread = (
+                f"± {self.floor_std:.{digits}f}"
+                if self.floor_std
+                else "(one draw, spread not measured)"
+            )
+            rows.append(f"noise floor {self.floor:.{digits}f} {spread}")
         return "\n".join(rows)
 
 
@@ -203,15 +208,22 @@ def make_target(
         dataset = get_dataset(data)
         reference = dataset.batch(n, torch.Generator().manual_seed(seed + 1))
 
-        def floor_2d(m: int) -> tuple[float, int]:
-            return noise_floor(dataset.batch, m, sliced_wasserstein, reference=reference)[0], m
+        floors: dict[
+            int, tuple[float, float]
+        ] = {}  # m -> (mean, sd) of fresh true sets vs reference
+
+        def floor_2d(m: int) -> tuple[float, float]:
+            if m not in floors:
+                floors[m] = noise_floor(dataset.batch, m, sliced_wasserstein, reference=reference)
+            return floors[m]
 
         return Target(
             "sliced W2",
             data,
             dataset.shape,
             lambda x: {"value": sliced_wasserstein(x.cpu().double(), reference.double())},
-            floor_2d,
+            lambda m: (floor_2d(m)[0], m),
+            lambda m: floor_2d(m)[1],
         )
     real = load_image_folder(data, size=image_size, channels=channels)
     quality = ImageQuality(real, seed=seed)
