@@ -22,9 +22,9 @@ from .gmm import GaussianMixture  # noqa: E402
 from .metrics import noise_floor, sliced_wasserstein  # noqa: E402
 from .sampling import ddim_sample  # noqa: E402
 from .schedule import linear_schedule, timesteps  # noqa: E402
-from .sweep import ETA_GRID, S_GRID, check_grid, quality_grid, run_metadata  # noqa: E402
+from .sweep import ETA_GRID, S_GRID, check_grid, noise_seed, quality_grid, run_metadata  # noqa: E402
 
-# defaults: the main job, sized to run in about a minute on 2 CPU cores
+# defaults of python -m ddim_edu demo, sized to run in about a minute on 2 CPU cores
 N_SAMPLES = 10_000  # samples per cell (and size of the reference sample)
 SEED = 0  # seeds x_T, the sampler's noise and the reference sample
 SPACING = "uniform"  # the paper's range(0, T, T // S)
@@ -83,7 +83,7 @@ def run_demo(
             schedule,
             timesteps(TRAJECTORY_S, schedule.T, spacing),
             eta=eta,
-            generator=seed,
+            generator=noise_seed(seed),
             return_trajectory=True,
             progress=False,
         )

@@ -17,7 +17,9 @@ from .schedule import Schedule, timesteps
 class DDIMPipeline:
     """``pipe = DDIMPipeline.from_pretrained("digits"); image = pipe(eta=0.0, num_inference_steps=50)``.
 
-    Returns a (batch, channels, height, width) tensor in [-1, 1] on the CPU.
+    Returns a (batch, channels, height, width) tensor in [-1, 1] on the CPU for an image model;
+    for a model of 2-D points (the shipped MLPs) a (batch, dim) tensor, not clamped: those data
+    sets reach beyond [-1, 1].
     """
 
     def __init__(
@@ -51,22 +53,35 @@ class DDIMPipeline:
         num_inference_steps: int = 50,
         timestep_spacing: str = "uniform",
         device: str | torch.device | None = None,
-        clip: float | None = 1.0,
+        clip: float | None | str = "auto",
         progress: bool = True,
     ) -> torch.Tensor:
         """Sample ``batch_size`` images with DDIM (eta = 0) or any eta; ``eta="sigma_hat"`` also works.
 
         x_T and all noise come from ``generator`` (an int seed or a CPU generator) on the CPU, so a
-        seed gives the same images on every device. ``clip`` clamps the predicted x_0 at each step.
+        seed gives the same images on every device. ``clip`` clamps the predicted x_0 at each step
+        to [-clip, clip]; ``"auto"`` means 1.0 for images (pixels live in [-1, 1]) and no clipping
+        for points.
         """
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise ValueError(f"batch_size must be an integer >= 1, got {batch_size!r}")
+        T = self.schedule.T  # noqa: N806
+        steps = num_inference_steps
+        if isinstance(steps, bool) or not isinstance(steps, int) or not 1 <= steps <= T:
+            raise ValueError(
+                f"num_inference_steps must be an integer from 1 to T = {T}, got {steps!r}"
+            )
         if device is not None:
             self.model.to(device)
         device = next(self.model.parameters()).device
         gen = make_generator(generator)
         x_T = torch.randn((batch_size, *self.sample_shape), generator=gen).to(device)
         options = {"variance": "sigma_hat"} if eta == "sigma_hat" else {"eta": eta}
+        images = len(self.sample_shape) == 3
+        if isinstance(clip, str):
+            if clip != "auto":
+                raise ValueError(f"clip must be a number > 0, None or 'auto', got {clip!r}")
+            clip = 1.0 if images else None
         taus = timesteps(num_inference_steps, self.schedule.T, timestep_spacing)
         x = ddim_sample(
             self.model,
@@ -79,7 +94,7 @@ class DDIMPipeline:
             progress=progress,
             **options,
         )
-        return x.clamp(-1, 1).cpu()
+        return (x.clamp(-1, 1) if images else x).cpu()
 
 
 def image_grid(

@@ -24,6 +24,24 @@ from .schedule import Schedule, timesteps
 
 S_GRID = (10, 20, 50, 100, 1000)
 ETA_GRID: tuple[float | str, ...] = (0.0, 0.2, 0.5, 1.0, "sigma_hat")
+NOISE_STREAM = 2**31 + 1  # odd: noise seeds never equal the grid's own seed (see noise_seed)
+
+
+def noise_seed(seed: int, chunk: int = 0) -> int:
+    """The seed of the sampler's noise for a grid's ``seed`` (chunk ``chunk`` of a cell).
+
+    Grids draw x_T from ``manual_seed(seed)``. Seeding the noise with the same number would make
+    the first noise draw equal x_T itself, bit for bit, so that the first stochastic step adds
+    noise perfectly correlated with the state it starts from (at S = 10, eta = 1 on the 2-D
+    mixture the variance after that step is 1.77 instead of 1.0). The noise comes from its own
+    stream instead; every cell still uses the same noise seeds, so cells stay paired.
+
+    PyTorch's CPU generator keeps only the low 32 bits of a seed, so the result is taken modulo
+    2**32: (2**31 + 1 + 65537 seed + chunk) mod 2**32 differs from ``seed`` for every seed and
+    every chunk below 65535."""
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise ValueError(f"seed must be a whole number >= 0, got {seed!r}")
+    return (NOISE_STREAM + 65537 * seed + chunk) % 2**32
 
 
 def eta_options(eta: float | str) -> dict:
@@ -144,7 +162,10 @@ def grid_checks(values: list[list[float]], etas: list, steps: list[int]) -> dict
     At S = 10: eta = 0 beats eta = 1, which beats sigma_hat, and eta = 0 is the best row; and the
     gap between the best and the worst eta shrinks from the smallest S to the largest.
     """
-    at = {str(e): dict(zip(steps, row)) for e, row in zip(etas, values)}
+    at = {
+        e if e == "sigma_hat" else str(float(e)): dict(zip(steps, row))
+        for e, row in zip(etas, values)
+    }  # keys "0.0", "1.0", "sigma_hat" whether etas came as 0 or 0.0
     s10 = {e: v[10] for e, v in at.items()} if 10 in steps else {}
     checks = {}
     if {"0.0", "1.0", "sigma_hat"} <= s10.keys():
@@ -251,14 +272,14 @@ def sample_cell(
     prediction: str = "eps",
 ) -> torch.Tensor:
     """One cell's samples. With ``batch`` the x_T rows go through in chunks of ``batch``; chunk k
-    draws its noise from seed + k (one chunk: exactly ``quality_grid``'s cell)."""
+    draws its noise from ``noise_seed(seed, k)`` (one chunk: exactly ``quality_grid``'s cell)."""
     taus = timesteps(S, schedule.T, spacing)
     options = eta_options(eta)
     fast_options = fast if isinstance(fast, dict) else ({} if fast else None)
     batch = x_T.shape[0] if batch is None else batch
     out = []
     for k, start in enumerate(range(0, x_T.shape[0], batch)):
-        gen = torch.Generator().manual_seed(seed + k)
+        gen = torch.Generator().manual_seed(noise_seed(seed, k))
         chunk = x_T[start : start + batch]
         if fast_options is None:
             x = ddim_sample(
@@ -374,6 +395,7 @@ def run_sweep(
         | {
             "n_per_cell": n,
             "seed": seed,
+            "noise": "x_T from manual_seed(seed); chunk k's noise from manual_seed(noise_seed(seed, k))",
             "spacing": spacing,
             "sampler": sampler,
             "batch": batch,

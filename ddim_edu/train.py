@@ -63,7 +63,7 @@ class TrainConfig:
     ema_decay: float = 0.999  # EMA of the weights, used for sampling
     seed: int = 0  # seeds initialisation, batches, timesteps and noise
     # model (UNet for images, MLP for 2-D points)
-    width: int = 32  # UNet base channels / MLP hidden width (None-like 0: the default per data)
+    width: int = 32  # UNet base channels / MLP hidden width
     channel_mults: tuple[int, ...] = (1, 2)  # UNet: channel multiplier per resolution
     res_blocks: int = 2  # UNet: residual blocks per resolution; MLP: residual blocks
     attention: bool = True  # UNet: self-attention at the lowest resolution
@@ -81,8 +81,25 @@ class TrainConfig:
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
                 raise ValueError(f"{name} must be an integer >= 1, got {v!r}")
-        if not (self.lr > 0 and math.isfinite(self.lr)):
-            raise ValueError(f"lr must be a finite number > 0, got {self.lr}")
+        for name in ("lr", "grad_clip"):
+            v = getattr(self, name)
+            if (
+                isinstance(v, bool)
+                or not isinstance(v, int | float)
+                or not (v > 0 and math.isfinite(v))
+            ):
+                raise ValueError(f"{name} must be a finite number > 0, got {v!r}")
+        for name in ("warmup", "decay"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v < 0:
+                raise ValueError(f"{name} must be an integer >= 0 (steps), got {v!r}")
+        wd = self.weight_decay
+        if (
+            isinstance(wd, bool)
+            or not isinstance(wd, int | float)
+            or not (wd >= 0 and math.isfinite(wd))
+        ):
+            raise ValueError(f"weight_decay must be a finite number >= 0, got {wd!r}")
         if not 0 <= self.dropout < 1:
             raise ValueError(f"dropout must lie in [0, 1), got {self.dropout}")
         if not 0 <= self.ema_decay < 1:
@@ -216,8 +233,10 @@ def read_checkpoint_meta(path: str | Path) -> dict:
         raise ValueError(f"checkpoint {str(path)!r} has corrupt metadata: {err}") from None
 
 
-def load_checkpoint(out: Path, model, ema, optimizer) -> dict:
-    """Restore the three states from ``out``; the checkpoint's model config must match the model's."""
+def load_checkpoint(out: Path, model, ema, optimizer, expected: dict | None = None) -> dict:
+    """Restore the three states from ``out``; the checkpoint's model config must match the model's,
+    and each entry of ``expected`` (e.g. the run's schedule and prediction) the checkpoint's own:
+    resuming with another objective would go on training the old weights on a new target."""
     path = out / CHECKPOINT
     meta = read_checkpoint_meta(path)
     if meta.get("model") != config_dict(model):
@@ -225,6 +244,12 @@ def load_checkpoint(out: Path, model, ema, optimizer) -> dict:
             f"model config does not match checkpoint {str(path)!r}: checkpoint has {meta.get('model')}, "
             f"this run builds {config_dict(model)}; use another --out or the same model options"
         )
+    for key, want in (expected or {}).items():
+        if key in meta and meta[key] != want:
+            raise ValueError(
+                f"{key} does not match checkpoint {str(path)!r}: checkpoint has {meta[key]!r}, "
+                f"this run asks for {want!r}; use another --out or the checkpoint's {key}"
+            )
     tensors = load_file(str(path))
     model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
     ema.load_state_dict({k[4:]: v for k, v in tensors.items() if k.startswith("ema.")})
@@ -308,7 +333,8 @@ def _train(cfg, ctx, dist_device, progress: bool, command: str | None) -> dict:
     def read_saved():
         if not (out / CHECKPOINT).exists():
             return None
-        saved = load_checkpoint(out, model, ema, optimizer)
+        expected = {k: meta[k] for k in ("schedule", "prediction")}
+        saved = load_checkpoint(out, model, ema, optimizer, expected)
         return {k: saved[k] for k in ("step", "wall_s", "loss", "history") if k in saved}
 
     saved = distributed.attempt(

@@ -142,3 +142,29 @@ def test_stored_s10_replicates():
     assert p["1"]["worse_in"] == p["1"]["of"]
     assert p["0.5"]["worse_in"] >= p["0.5"]["of"] - 1
     assert abs(p["0.2"]["mean_difference"]) < 2 * p["0.2"]["sd_difference"]
+
+
+def test_cpu_record_resamples_the_few_step_columns_with_independent_noise():
+    results = ROOT / "benchmarks" / "results"
+    cpu = json.loads((results / "digits_quality_cpu.json").read_text())
+    gpu = json.loads((results / "digits_quality.json").read_text())
+    assert (
+        "noise_seed(seed, k)" in cpu["meta"]["noise"] and "seeded like x_T" in gpu["meta"]["noise"]
+    )
+    assert cpu["meta"]["n_per_cell"] == gpu["meta"]["n_per_cell"] == 10000
+    assert cpu["meta"]["seed"] == gpu["meta"]["seed"]  # the same x_T
+    steps = cpu["grid"]["steps"]
+    assert steps == [10, 20, 50, 100]
+
+    def rows(record):
+        g = record["grid"]
+        return {str(e): dict(zip(g["steps"], v)) for e, v in zip(g["etas"], g["values"])}
+
+    new, old = rows(cpu), rows(gpu)
+    for (
+        S
+    ) in steps:  # eta = 0 draws no noise: the same samples on both devices, up to float rounding
+        assert abs(new["0.0"][S] / old["0.0"][S] - 1) < 0.02
+    s10 = {e: v[10] for e, v in new.items()}
+    assert s10["0.0"] < s10["0.5"] < s10["1.0"] < s10["sigma_hat"]
+    assert all(cpu["checks"].values())

@@ -72,7 +72,22 @@ def test_image_grid_layout_and_file(tmp_path):
 def test_pipeline_bad_input(rgb_pipe):
     with pytest.raises(ValueError, match="batch_size must be an integer >= 1, got 0"):
         rgb_pipe(batch_size=0)
-    with pytest.raises(ValueError, match=r"S must be an integer in \[1, 1000\], got 0"):
-        rgb_pipe(num_inference_steps=0)
+    for bad in (0, 2000, 50.0):
+        with pytest.raises(
+            ValueError,
+            match=rf"num_inference_steps must be an integer from 1 to T = 1000, got {bad}",
+        ):
+            rgb_pipe(num_inference_steps=bad)
     with pytest.raises(ValueError, match=r"images must have shape \(B, 1 or 3, H, W\)"):
         image_grid(torch.zeros(2, 2, 8, 8))
+
+
+def test_pipeline_leaves_2d_points_unclamped_and_images_in_range():
+    pipe = DDIMPipeline.from_pretrained("mlp_swissroll")
+    points = pipe(batch_size=2000, generator=0, num_inference_steps=50, progress=False)
+    assert points.shape == (2000, 2)
+    outside = (points.abs() > 1).any(1).double().mean().item()
+    assert outside > 0.15  # the swiss roll reaches beyond [-1, 1] (about 30 % of real points do)
+    assert (points.abs() == 1).sum() == 0  # nothing piled up on the edge of a box
+    with pytest.raises(ValueError, match="clip must be a number > 0, None or 'auto', got 'yes'"):
+        pipe(batch_size=2, clip="yes", progress=False)

@@ -342,6 +342,17 @@ def test_bad_sampler_input_raises_value_errors(schedule, eps_star):
             ddim_sample(eps_star, x_T, schedule, **args)
 
 
+def test_eta_given_as_a_numpy_or_0d_tensor_scalar_is_a_number(schedule, eps_star):
+    x_T = gaussian_noise(4, seed=20)
+    taus = timesteps(10)
+    ref = ddim_sample(eps_star, x_T, schedule, taus, eta=0.5, generator=3, progress=False)
+    for eta in (np.float32(0.5), np.float64(0.5), torch.tensor(0.5)):
+        got = ddim_sample(eps_star, x_T, schedule, taus, eta=eta, generator=3, progress=False)
+        assert torch.equal(got, ref)
+    with pytest.raises(ValueError, match="eta must be a finite number >= 0"):
+        ddim_sample(eps_star, x_T, schedule, taus, eta=np.float32(-0.5), progress=False)
+
+
 def test_nan_input_and_wrong_model_shape_raise(schedule, eps_star):
     x_T = gaussian_noise(4, seed=19)
     bad = x_T.clone()

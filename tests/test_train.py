@@ -88,6 +88,17 @@ def test_resuming_with_another_model_config_is_refused(tmp_path):
         train(tiny(tmp_path, steps=40, width=24), progress=False)
 
 
+def test_resuming_with_another_objective_or_schedule_is_refused(tmp_path):
+    train(tiny(tmp_path, steps=20), progress=False)
+    with pytest.raises(ValueError, match="prediction does not match checkpoint .*'eps'.*'v'"):
+        train(tiny(tmp_path, steps=40, prediction="v"), progress=False)
+    with pytest.raises(ValueError, match="schedule does not match checkpoint .*'cosine'"):
+        train(tiny(tmp_path, steps=40, schedule="cosine"), progress=False)
+    assert (
+        json.loads((tmp_path / "run" / "checkpoint.json").read_text())["step"] == 20
+    )  # left as it was
+
+
 def test_checkpoint_json_records_config_step_and_seed(tmp_path):
     train(tiny(tmp_path, steps=20, seed=7), progress=False)
     meta = json.loads((tmp_path / "run" / "checkpoint.json").read_text())
@@ -103,6 +114,17 @@ def test_bad_training_options():
         TrainConfig(prediction="score")
     with pytest.raises(ValueError, match="lr must be a finite number > 0"):
         TrainConfig(lr=-1.0)
+    with pytest.raises(ValueError, match="lr must be a finite number > 0, got 'a'"):
+        TrainConfig(lr="a")
+    for bad in (-1.0, 0.0, float("nan")):  # a negative clip would reverse the gradient, 0 zero it
+        with pytest.raises(ValueError, match="grad_clip must be a finite number > 0"):
+            TrainConfig(grad_clip=bad)
+    with pytest.raises(ValueError, match="warmup must be an integer >= 0 \\(steps\\), got -5"):
+        TrainConfig(warmup=-5)
+    with pytest.raises(ValueError, match="decay must be an integer >= 0"):
+        TrainConfig(decay=-3)
+    with pytest.raises(ValueError, match="weight_decay must be a finite number >= 0, got -0.5"):
+        TrainConfig(weight_decay=-0.5)
 
 
 def test_train_help_explains_every_option(capsys):
