@@ -58,10 +58,8 @@ def _check_x(name: str, x: object) -> torch.Tensor:
 
 
 def _check_eta(eta: object) -> float:
-    if isinstance(eta, torch.Tensor) and eta.numel() == 1 and eta.is_floating_point():
+    if hasattr(eta, "item") and getattr(eta, "ndim", None) == 0:
         eta = eta.item()  # a 0-d tensor or a NumPy scalar is a number too
-    elif hasattr(eta, "item") and hasattr(eta, "dtype") and getattr(eta, "ndim", None) == 0:
-        eta = eta.item()
     if (
         isinstance(eta, bool)
         or not isinstance(eta, (int, float))

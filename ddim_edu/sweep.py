@@ -229,9 +229,8 @@ def make_target(
         dataset = get_dataset(data)
         reference = dataset.batch(n, torch.Generator().manual_seed(seed + 1))
 
-        floors: dict[
-            int, tuple[float, float]
-        ] = {}  # m -> (mean, sd) of fresh true sets vs reference
+        # m -> (mean, sd) of the distance of fresh true sets of size m to the reference
+        floors: dict[int, tuple[float, float]] = {}
 
         def floor_2d(m: int) -> tuple[float, float]:
             if m not in floors:
