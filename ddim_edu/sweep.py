@@ -333,9 +333,9 @@ def run_sweep(
 
     ctx = ctx or distributed.SINGLE
     if isinstance(n, bool) or not isinstance(n, int) or n < 2:
-        raise ValueError(f"n must be an integer >= 2 (samples per cell), got {n!r}")
+        raise ValueError(f"n (samples per cell, --samples) must be an integer >= 2, got {n!r}")
     if batch is not None and (isinstance(batch, bool) or not isinstance(batch, int) or batch < 1):
-        raise ValueError(f"batch must be a positive integer or None, got {batch!r}")
+        raise ValueError(f"batch (--batch) must be a positive integer or None, got {batch!r}")
     check_grid(steps, etas, schedule.T, spacing)
     cells = [(i, j) for i in range(len(etas)) for j in range(len(steps))]
     owned = distributed.split_cells([float(steps[j]) for _, j in cells], ctx.world)[ctx.rank]

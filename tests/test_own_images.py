@@ -112,7 +112,22 @@ def test_sweep_command_names_bad_input(tmp_path, capsys):
     assert "no checkpoint at" in capsys.readouterr().err
     args = ["sweep", "--model", "mlp_gmm", "--samples", "1", "--out", str(tmp_path / "x.json")]
     assert main(args) == 2
-    assert "n must be an integer >= 2" in capsys.readouterr().err
+    assert (
+        "n (samples per cell, --samples) must be an integer >= 2, got 1" in capsys.readouterr().err
+    )
+    args = [
+        "sweep",
+        "--model",
+        "mlp_gmm",
+        "--samples",
+        "100",
+        "--batch",
+        "0",
+        "--out",
+        str(tmp_path / "x.json"),
+    ]
+    assert main(args) == 2
+    assert "batch (--batch) must be a positive integer or None, got 0" in capsys.readouterr().err
     assert not (tmp_path / "x.json").exists()
 
 
