@@ -360,3 +360,13 @@ def test_the_class_count_shift_matches_a_simulation():
     ).double()
     shift = ((counts / n - p) @ means).pow(2).sum(1).mean()
     assert abs(float(shift) / class_count_shift_ok(means, p, n) - 1) < 0.03
+
+
+def test_a_scalar_answer_cannot_pass_by_a_chance_match():
+    # the simple loss with x_0 as target is one number drawn like the right one: it must be
+    # rejected on every seed, because the checker asks for agreement on three independent draws
+    def x0_target(net, x0, t, e, ab):
+        a = ab[t].view(-1, 1)
+        return torch.mean((net(a.sqrt() * x0 + (1 - a).sqrt() * e, t) - x0) ** 2)
+
+    assert not any(check("03.1", x0_target, seed=s).ok for s in range(500))
