@@ -40,12 +40,12 @@ demo: $(VENV)/.dev
 	@echo "figures written to figures/"
 
 lint: $(VENV)/.dev
-	$(PY) -m ruff check ddim_edu tests benchmarks
-	$(PY) -m ruff format --check ddim_edu tests benchmarks
+	$(PY) -m ruff check ddim_edu tests benchmarks scripts
+	$(PY) -m ruff format --check ddim_edu tests benchmarks scripts
 
 format: $(VENV)/.dev
-	$(PY) -m ruff format ddim_edu tests benchmarks
-	$(PY) -m ruff check --fix ddim_edu tests benchmarks
+	$(PY) -m ruff format ddim_edu tests benchmarks scripts
+	$(PY) -m ruff check --fix ddim_edu tests benchmarks scripts
 
 # Debian's Chromium for the browser test (tests/test_browser.py); never a downloaded browser
 chromium:

@@ -17,6 +17,12 @@
    then ``torchrun ... -m ddim_edu sweep`` on the result; copies the results file, its figure
    and a sample grid to OUT.
 
+6. (``--phases mnist``) The class-conditional MNIST UNet, larger and longer than the CPU can
+   train it: ``python -m ddim_edu train --data mnist --conditional ...`` sized by a probe to
+   --mnist-s seconds, exported to OUT/weights (not into the package: the shipped "mnist" is
+   replaced by hand, after reading the results), then benchmarks/mnist_quality.py on that run
+   (unconditional quality over three x_T seeds, guided accuracy, the S = 10 order, throughput).
+
 Every phase appends to OUT/gpu_session.json as it finishes, so a run cut short keeps what it did.
 """
 
@@ -170,6 +176,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--train-s", type=float, default=180.0, help="seconds for training")
     parser.add_argument(
         "--shapes-s", type=float, default=240.0, help="seconds for the own-images training"
+    )
+    parser.add_argument(
+        "--mnist-s", type=float, default=300.0, help="seconds for the MNIST training"
     )
     parser.add_argument("--max-steps", type=int, default=60000)
     parser.add_argument("--batch", type=int, default=256, help="training batch size")
@@ -362,7 +371,58 @@ def main(argv: list[str] | None = None) -> None:
         grid_phase(ses, args, out, bench)
     if "shapes" in phases:
         shapes_phase(ses, args, out, work, dev)
+    if "mnist" in phases:
+        mnist_phase(ses, args, out, work, dev)
     print(json.dumps(ses.record, indent=1)[:6000])
+
+
+MNIST_MODEL = ["--width", "32", "--channel-mults", "1,2,2", "--res-blocks", "2"]
+
+
+def mnist_phase(ses: Session, args, out: Path, work: Path, dev: str) -> None:
+    """Train the conditional MNIST UNet for --mnist-s seconds, export it to OUT, score it."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import mnist_quality
+
+    model = (
+        ["--width", "8", "--channel-mults", "1,2", "--res-blocks", "1"]
+        if args.tiny
+        else MNIST_MODEL
+    )
+    common = ["-m", "ddim_edu", "train", "--data", "mnist", "--conditional", *model]
+    common += ["--batch-size", "16" if args.tiny else "256", "--lr", "1e-3", "--device", dev]
+    common += ["--no-progress"]
+    env = dict(os.environ, OMP_NUM_THREADS="2" if dev == "cuda" else "1", PYTHONPATH=str(ROOT))
+
+    def run(extra: list[str], timeout: float) -> None:
+        with open(work / "mnist_train.log", "a") as log:
+            subprocess.run([sys.executable, *common, *extra], cwd=ROOT, env=env, stdout=log,
+                           stderr=log, timeout=timeout, check=True)  # fmt: skip
+
+    probe_steps = 10 if args.tiny else 200
+    run(["--steps", str(probe_steps), "--out", str(work / "mnist_probe")], 600)
+    step_s = json.loads((work / "mnist_probe" / "checkpoint.json").read_text())["wall_s"]
+    step_s /= probe_steps
+    steps = 30 if args.tiny else max(2000, int(args.mnist_s / step_s) // 1000 * 1000)
+    folder = work / "mnist_run"
+    run(["--steps", str(steps), "--decay", str(steps // 3), "--out", str(folder),
+         "--checkpoint-every", str(max(steps // 10, 1))], 1.5 * args.mnist_s + 120)  # fmt: skip
+    meta = json.loads((folder / "checkpoint.json").read_text())
+    entry = pretrained.export(folder, "mnist", folder=out / "weights")
+    ses.save("mnist_training", {"step_s_probe": round(step_s, 4), "steps": steps,
+                                "wall_s": meta["wall_s"], "final_loss": meta["loss"],
+                                "command": meta["command"], "device": meta["device"],
+                                "sha256": entry["sha256"]})  # fmt: skip
+    quality_args = ["--run-dir", str(folder), "--out", str(out / "mnist_quality.json")]
+    quality_args += ["--figures", str(out)]
+    if args.tiny:
+        quality_args += ["--n", "100", "--seeds", "0", "--guidance", "2"]
+    else:
+        quality_args += ["--n", "10000", "--guidance", "1,2,3", "--batch", "10000"]
+    t0 = time.perf_counter()
+    result = mnist_quality.main(quality_args)
+    ses.save("mnist_quality", {"wall_s": round(time.perf_counter() - t0, 1),
+                               "targets": result["targets"], "args": quality_args})  # fmt: skip
 
 
 def torchrun(args: list[str], nproc: int, log: Path, timeout: float) -> tuple[int, float]:

@@ -63,13 +63,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "train-classifier",
-        help="train the digits classifier whose features define digits-FID and KID",
+        help="train a digit classifier (8x8 digits or MNIST) whose features define digits-FID, MNIST-FID and KID",
         description=(classifier.__doc__ or "").strip(),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument(
-        "--out", default="runs/digits_classifier", help="output folder (default: %(default)s)"
+        "--data",
+        default="digits",
+        choices=classifier.DATA,
+        help="digits (8x8) or mnist (28x28) (default: %(default)s)",
     )
+    p.add_argument("--out", default=None, help="output folder (default: runs/<data>_classifier)")
     p.add_argument(
         "--steps", type=int, default=classifier.STEPS, help="optimizer steps (default: %(default)s)"
     )
@@ -206,8 +210,9 @@ def _add_train_parser(sub) -> None:
     p.add_argument(
         "--data",
         default=d.data,
-        help="digits (8x8 handwritten digits), gmm, moons, swissroll (2-D points), or the path of a "
-        "folder of PNG/JPEG images (default: %(default)s)",
+        help="digits (8x8 handwritten digits), mnist (28x28 MNIST digits, the 8,000 of the training "
+        "split), gmm, moons, swissroll (2-D points), or the path of a folder of PNG/JPEG images "
+        "(default: %(default)s)",
     )
     p.add_argument(
         "--steps", type=int, default=d.steps, help="total optimizer steps (default: %(default)s)"
@@ -277,6 +282,18 @@ def _add_train_parser(sub) -> None:
         help="UNet dropout inside residual blocks, in [0, 1) (default: %(default)s)",
     )
     p.add_argument(
+        "--conditional",
+        action="store_true",
+        help="class-conditional UNet with a learned 'no class' entry (labelled data: mnist)",
+    )
+    p.add_argument(
+        "--label-dropout",
+        type=float,
+        default=d.label_dropout,
+        help="conditional: probability of training a label as 'no class', for classifier-free "
+        "guidance (default: %(default)s)",
+    )
+    p.add_argument(
         "--no-attention",
         action="store_true",
         help="UNet without self-attention at the lowest resolution",
@@ -325,6 +342,13 @@ def _add_train_parser(sub) -> None:
     p.add_argument(
         "--device", default=d.device, help="auto, cpu, cuda, cuda:N or mps (default: %(default)s)"
     )
+    p.add_argument(
+        "--init-from",
+        default=None,
+        help="start from trained weights instead of a random initialisation: a shipped model's "
+        "name (e.g. mnist) or an exported .safetensors file; the model options must match, and "
+        "the checkpoint and a later export record the chain of commands",
+    )
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
 
@@ -336,7 +360,17 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "train-classifier":
         from .classifier import train_classifier
 
-        train_classifier(args.out, steps=args.steps, seed=args.seed, progress=not args.no_progress)
+        try:
+            train_classifier(
+                args.out or f"runs/{args.data}_classifier",
+                steps=args.steps,
+                seed=args.seed,
+                progress=not args.no_progress,
+                data=args.data,
+            )
+        except ValueError as err:
+            print(f"error: {err}", file=sys.stderr)
+            return 2
         return 0
     if args.command == "export":
         from pathlib import Path
@@ -420,9 +454,12 @@ def _train(args) -> int:
             res_blocks=args.res_blocks,
             attention=not args.no_attention,
             dropout=args.dropout,
+            conditional=args.conditional,
+            label_dropout=args.label_dropout,
             out=out,
             checkpoint_every=args.checkpoint_every,
             device=args.device,
+            init_from=args.init_from,
         )
         launcher = "python -m ddim_edu"
         if "WORLD_SIZE" in os.environ and os.environ["WORLD_SIZE"] != "1":

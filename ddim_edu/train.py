@@ -32,7 +32,7 @@ from tqdm.auto import tqdm
 
 from . import distributed
 from .data import Dataset, get_dataset
-from .models import MLPConfig, MLPDenoiser, UNet, UNetConfig, build_model, config_dict
+from .models import NULL_CLASS, MLPConfig, MLPDenoiser, UNet, UNetConfig, build_model, config_dict
 from .sampling import PREDICTIONS
 from .schedule import Schedule, get_schedule
 
@@ -43,7 +43,7 @@ FORMAT = "ddim-edu-checkpoint/1"
 @dataclass
 class TrainConfig:
     # data and schedule
-    data: str = "digits"  # digits | gmm | moons | swissroll | path of an image folder
+    data: str = "digits"  # digits | mnist | gmm | moons | swissroll | path of an image folder
     image_size: int | None = None  # resize folder images to this size (None: keep)
     channels: int | None = None  # folder images: 1 or 3 (None: automatic)
     flip: bool = False  # folder images: random left-right mirroring
@@ -68,11 +68,16 @@ class TrainConfig:
     res_blocks: int = 2  # UNet: residual blocks per resolution; MLP: residual blocks
     attention: bool = True  # UNet: self-attention at the lowest resolution
     dropout: float = 0.0  # UNet: dropout inside the residual blocks (regularises small data sets)
+    conditional: bool = False  # UNet: class-conditional (labelled data: mnist)
+    label_dropout: float = 0.1  # conditional: probability of training a label as "no class"
     # bookkeeping
     out: str = "runs/digits"  # checkpoint folder
     checkpoint_every: int = 1000  # steps between checkpoints (and at the end)
     log_every: int = 50  # steps between loss records
     device: str = "auto"  # auto | cpu | cuda | mps
+    init_from: str | None = (
+        None  # start from shipped weights (a name, e.g. mnist) or a .safetensors
+    )
     extra: dict = field(default_factory=dict)  # free-form notes stored with the checkpoint
 
     def __post_init__(self) -> None:
@@ -102,6 +107,8 @@ class TrainConfig:
             raise ValueError(f"weight_decay must be a finite number >= 0, got {wd!r}")
         if not 0 <= self.dropout < 1:
             raise ValueError(f"dropout must lie in [0, 1), got {self.dropout}")
+        if not 0 <= self.label_dropout < 1:
+            raise ValueError(f"label_dropout must lie in [0, 1), got {self.label_dropout}")
         if not 0 <= self.ema_decay < 1:
             raise ValueError(f"ema_decay must lie in [0, 1), got {self.ema_decay}")
         if self.prediction not in PREDICTIONS:
@@ -130,6 +137,10 @@ def pick_device(name: str = "auto") -> torch.device:
 
 def make_model(cfg: TrainConfig, data: Dataset) -> nn.Module:
     """The UNet for image data, the MLP for points, sized by ``cfg``."""
+    if cfg.conditional and (len(data.shape) != 3 or not data.num_classes):
+        raise ValueError(
+            f"conditional needs labelled images (data 'mnist'); {data.name!r} has no labels"
+        )
     if len(data.shape) == 3:
         c, h, w = data.shape
         if h != w:
@@ -143,9 +154,53 @@ def make_model(cfg: TrainConfig, data: Dataset) -> nn.Module:
                 num_res_blocks=cfg.res_blocks,
                 attention=cfg.attention,
                 dropout=cfg.dropout,
+                num_classes=data.num_classes if cfg.conditional else 0,
             )
         )
     return MLPDenoiser(MLPConfig(dim=data.shape[0], hidden=cfg.width, depth=cfg.res_blocks))
+
+
+def initialise_from(model: nn.Module, source: str) -> list[dict]:
+    """Load the weights of ``source`` into ``model`` (a fresh run continues earlier training).
+
+    ``source``: the name of a shipped model (checked against its manifest's sha256) or the path of
+    a weights file written by ``pretrained.export``. Its model config must equal this run's.
+    Returns the chain of commands that made those weights, this one's predecessors first: the
+    new run records it, and ``export`` copies it into the manifest. The optimizer starts afresh.
+    """
+    from safetensors.torch import load_file
+
+    from . import pretrained
+
+    path = Path(source)
+    if source in pretrained.available():
+        folder, name = pretrained.WEIGHTS, source
+    elif path.is_file():
+        # an exported file: its folder's manifest (when it lists the file) gives its record
+        listed = pretrained._manifest(path.parent)
+        folder = path.parent
+        name = next((k for k, e in listed.items() if e.get("file") == path.name), None)
+    else:
+        raise ValueError(
+            f"init_from must be a shipped model ({', '.join(pretrained.available())}) or a "
+            f"weights file, got {source!r}"
+        )
+    if name is not None:
+        entry = pretrained.info(name, folder)
+        state = pretrained.load(name, folder=folder).state_dict()  # checks the sha256
+        origin = f"{name} (sha256 {entry['sha256'][:12]})"
+    else:
+        entry = {"model": read_checkpoint_meta(path).get("model")}
+        state = load_file(str(path))
+        origin = f"file {str(path)!r}"
+    if entry.get("model") != config_dict(model):
+        raise ValueError(
+            f"init_from {source!r} has model {entry.get('model')}, but this run builds "
+            f"{config_dict(model)}; use the same model options"
+        )
+    model.load_state_dict(state)
+    link = {k: entry.get(k) for k in ("command", "steps", "device", "wall_s", "final_loss")}
+    return [*entry.get("chain", []), {"from": origin, **link}]
 
 
 def learning_rate(cfg: TrainConfig, step: int) -> float:
@@ -168,8 +223,13 @@ def diffusion_loss(
     prediction: str,
     generator: torch.Generator,
     shard: tuple[int, int] = (0, 1),
+    labels: torch.Tensor | None = None,
+    label_dropout: float = 0.0,
 ) -> torch.Tensor:
     """The "simple" loss for one batch: t uniform on 0..T-1, eps ~ N(0, I), MSE on the target.
+
+    ``labels`` (class-conditional models): each is replaced by the null label (-1) with
+    probability ``label_dropout``, so that the network also learns the unconditional eps.
 
     ``shard=(rank, world)``: ``x0`` holds rank's block of a global batch of ``world * len(x0)``
     rows. t and eps are drawn for the whole global batch, so every rank's generator advances
@@ -181,6 +241,10 @@ def diffusion_loss(
     t = torch.randint(0, schedule.T, (n * world,), generator=generator)[rows]
     eps = torch.randn((n * world, *x0.shape[1:]), generator=generator)[rows]
     t, eps = t.to(x0.device), eps.to(x0.device)
+    extra = ()
+    if labels is not None:
+        drop = (torch.rand(n * world, generator=generator) < label_dropout)[rows]
+        extra = (torch.where(drop.to(labels.device), NULL_CLASS, labels),)
     a = schedule.alpha_bar.to(x0.device, torch.float32)[t].view(-1, *([1] * (x0.ndim - 1)))
     x_t = a.sqrt() * x0 + (1 - a).sqrt() * eps
     if prediction == "eps":
@@ -189,7 +253,7 @@ def diffusion_loss(
         target = x0
     else:
         target = a.sqrt() * eps - (1 - a).sqrt() * x0
-    return torch.mean((model(x_t, t) - target) ** 2)
+    return torch.mean((model(x_t, t, *extra) - target) ** 2)
 
 
 # --- checkpoints -------------------------------------------------------------------------------
@@ -302,7 +366,9 @@ def _train(cfg, ctx, dist_device, progress: bool, command: str | None) -> dict:
     )
     schedule = get_schedule(cfg.schedule, cfg.T)
     torch.manual_seed(cfg.seed)
-    model = make_model(cfg, data).to(device)
+    model = make_model(cfg, data)
+    chain = initialise_from(model, cfg.init_from) if cfg.init_from else []
+    model = model.to(device)
     ema = copy.deepcopy(model).requires_grad_(False) if ctx.main else None
     optimizer = torch.optim.AdamW(
         model.parameters(),
@@ -326,6 +392,8 @@ def _train(cfg, ctx, dist_device, progress: bool, command: str | None) -> dict:
         "world_size": ctx.world,
         "command": command or " ".join(["python -m ddim_edu", *sys.argv[1:]]),
     }
+    if chain:
+        meta["chain"] = chain
 
     # Resume: rank 0 reads the checkpoint (only it needs to see the run folder) and hands the
     # step, model and optimizer state to the others; an unreadable or mismatched checkpoint is
@@ -399,10 +467,21 @@ def _train(cfg, ctx, dist_device, progress: bool, command: str | None) -> dict:
     bad_value = torch.zeros((), device=device)
     for step in bar:
         gen = step_generator(cfg.seed, step)
-        x0 = data.batch(cfg.batch_size, gen)[rows].to(device, non_blocking=True)
+        x0, y = data.labeled_batch(cfg.batch_size, gen)
+        x0 = x0[rows].to(device, non_blocking=True)
+        y = y[rows].to(device) if cfg.conditional else None
         for group in optimizer.param_groups:
             group["lr"] = learning_rate(cfg, step)
-        loss = diffusion_loss(net, x0, schedule, cfg.prediction, gen, shard=(ctx.rank, ctx.world))
+        loss = diffusion_loss(
+            net,
+            x0,
+            schedule,
+            cfg.prediction,
+            gen,
+            shard=(ctx.rank, ctx.world),
+            labels=y,
+            label_dropout=cfg.label_dropout,
+        )
         value = loss.detach()
         new_bad = ~torch.isfinite(value) & (first_bad < 0)
         first_bad = torch.where(new_bad, step, first_bad)

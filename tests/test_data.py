@@ -102,6 +102,6 @@ def test_image_folder_errors(tmp_path):
 def test_unknown_data_set_is_named():
     with pytest.raises(
         ValueError,
-        match=r"data must be one of 'digits', 'gmm', 'moons', 'swissroll' or an existing image folder, got 'cifar'",
+        match=r"data must be one of 'digits', 'mnist', 'gmm', 'moons', 'swissroll' or an existing image folder, got 'cifar'",
     ):
         get_dataset("cifar")

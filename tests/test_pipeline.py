@@ -91,3 +91,61 @@ def test_pipeline_leaves_2d_points_unclamped_and_images_in_range():
     assert (points.abs() == 1).sum() == 0  # nothing piled up on the edge of a box
     with pytest.raises(ValueError, match="clip must be a number > 0, None or 'auto', got 'yes'"):
         pipe(batch_size=2, clip="yes", progress=False)
+
+
+@pytest.fixture(scope="module")
+def mnist_pipe():
+    return DDIMPipeline.from_pretrained("mnist")
+
+
+@pytest.mark.parametrize(
+    ("labels", "n"), [(None, 3), (7, 3), ([0, 4, 9], 3), (torch.tensor([1, 2, 3, 5]), 4)]
+)
+def test_mnist_pipeline_shape_range_and_seed_for_every_kind_of_label(mnist_pipe, labels, n):
+    kw = dict(generator=0, num_inference_steps=4, progress=False, class_labels=labels)
+    a = mnist_pipe(batch_size=n, **kw)
+    b = mnist_pipe(batch_size=n, **kw)
+    assert a.shape == (n, 1, 28, 28) and a.min() >= -1 and a.max() <= 1
+    assert torch.equal(a, b)
+    if not isinstance(labels, int) and labels is not None:
+        assert torch.equal(mnist_pipe(**kw), a)  # batch_size defaults to the number of labels
+
+
+def test_mnist_pipeline_guidance_changes_the_images_and_labels_matter(mnist_pipe):
+    kw = dict(batch_size=2, generator=3, num_inference_steps=4, progress=False)
+    plain = mnist_pipe(class_labels=3, **kw)
+    guided = mnist_pipe(class_labels=3, guidance_scale=3.0, **kw)
+    other = mnist_pipe(class_labels=8, **kw)
+    uncond = mnist_pipe(**kw)
+    assert (plain - guided).abs().max() > 0.05
+    assert (plain - other).abs().max() > 0.05
+    assert (plain - uncond).abs().max() > 0.05
+
+
+def test_mnist_pipeline_equals_the_plain_sampler(mnist_pipe):
+    from ddim_edu.guidance import ClassConditioned
+    from ddim_edu.sampling import ddim_sample
+    from ddim_edu.schedule import timesteps
+
+    fast = mnist_pipe(batch_size=2, generator=5, num_inference_steps=6, eta=0.5, progress=False,
+                      class_labels=[2, 6], guidance_scale=2.0)  # fmt: skip
+    gen = torch.Generator().manual_seed(5)  # x_T first, then the noise, as the pipeline draws
+    x_T = torch.randn((2, 1, 28, 28), generator=gen)  # noqa: N806
+    model = ClassConditioned(mnist_pipe.model, [2, 6], guidance_scale=2.0)
+    plain = ddim_sample(model, x_T, mnist_pipe.schedule, timesteps(6), 0.5, clip=1.0,
+                        generator=gen, progress=False).clamp(-1, 1)  # fmt: skip
+    assert (fast - plain).abs().max() < 1e-4
+
+
+def test_mnist_pipeline_bad_labels_and_guidance(mnist_pipe):
+    with pytest.raises(ValueError, match=r"class_labels must be .*10 is not a class"):
+        mnist_pipe(class_labels=10, progress=False)
+    with pytest.raises(ValueError, match=r"class_labels has 2 labels but batch_size is 3"):
+        mnist_pipe(batch_size=3, class_labels=[1, 2], progress=False)
+    with pytest.raises(ValueError, match=r"guidance_scale must be a finite number, got nan"):
+        mnist_pipe(class_labels=1, guidance_scale=float("nan"), progress=False)
+    with pytest.raises(ValueError, match=r"guidance_scale=2.0 needs class_labels"):
+        mnist_pipe(guidance_scale=2.0, progress=False)
+    digits = DDIMPipeline.from_pretrained("digits")
+    with pytest.raises(ValueError, match=r"class_labels given, but this model is not class-cond"):
+        digits(class_labels=3, progress=False)

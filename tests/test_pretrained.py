@@ -7,7 +7,15 @@ from ddim_edu import pretrained
 from ddim_edu.data import digits_split, load_digits
 from ddim_edu.train import TrainConfig, train
 
-SHIPPED = ["digits", "digits_classifier", "mlp_gmm", "mlp_moons", "mlp_swissroll"]
+SHIPPED = [
+    "digits",
+    "digits_classifier",
+    "mnist",
+    "mnist_classifier",
+    "mlp_gmm",
+    "mlp_moons",
+    "mlp_swissroll",
+]
 
 
 def test_every_shipped_model_is_listed_and_the_set_is_small():
@@ -30,9 +38,9 @@ def test_shipped_models_load_offline_and_match_the_manifest(name):
     model = pretrained.load(name)
     assert not model.training
     assert all(not p.requires_grad for p in model.parameters())
-    if name != "digits_classifier":
+    if not name.endswith("_classifier"):
         assert model.schedule.T == 1000 and model.prediction == "eps"
-        shape = (4, 1, 8, 8) if name == "digits" else (4, 2)
+        shape = {"digits": (4, 1, 8, 8), "mnist": (4, 1, 28, 28)}.get(name, (4, 2))
         out = model(torch.zeros(shape), torch.full((4,), 500))
         assert out.shape == shape and torch.isfinite(out).all()
 
@@ -45,6 +53,26 @@ def test_shipped_classifier_reaches_97_percent_on_held_out_digits():
         acc = (clf(x[test]).argmax(1) == y[test]).float().mean().item()
     assert acc >= 0.97
     assert pretrained.info("digits_classifier")["held_out_accuracy"] == pytest.approx(acc, abs=1e-4)
+
+
+def test_shipped_mnist_classifier_reaches_98_5_percent_on_the_held_out_split():
+    from ddim_edu.data import load_mnist
+
+    clf = pretrained.load("mnist_classifier")
+    x, y = load_mnist("test")
+    with torch.no_grad():
+        acc = (clf(x).argmax(1) == y).float().mean().item()
+    assert acc >= 0.985
+    entry = pretrained.info("mnist_classifier")
+    assert entry["held_out_accuracy"] == pytest.approx(acc, abs=1e-4)
+    assert entry["held_out_size"] == 2000 and entry["data"] == "mnist"
+
+
+def test_shipped_mnist_unet_is_class_conditional_and_small():
+    entry = pretrained.info("mnist")
+    assert entry["model"]["num_classes"] == 10 and entry["model"]["image_size"] == 28
+    assert "--data mnist" in entry["command"] and "--conditional" in entry["command"]
+    assert entry["size_bytes"] < 8e6
 
 
 def test_a_file_with_one_byte_changed_is_refused(tmp_path):

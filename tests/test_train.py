@@ -154,6 +154,9 @@ def test_train_help_explains_every_option(capsys):
         "--image-size",
         "--channels",
         "--device",
+        "--conditional",
+        "--label-dropout",
+        "--init-from",
     ]
     for option in options:
         assert option in text, option
