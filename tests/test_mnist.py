@@ -288,3 +288,17 @@ def test_unknown_quality_data_is_named():
 
     with pytest.raises(ValueError, match=r"data must be 'digits' or 'mnist', got 'cifar'"):
         DigitsQuality(data="cifar")
+
+
+def test_the_sweep_scores_mnist_with_mnist_fid():
+    from ddim_edu.sweep import make_target
+
+    target = make_target("mnist", n=100)
+    assert target.metric == "MNIST-FID" and target.shape == (1, 28, 28)
+    x_test, _ = load_mnist("test")  # ordered by class: take a random 500
+    real = target.score(
+        x_test[torch.randperm(2000, generator=torch.Generator().manual_seed(0))[:500]]
+    )["value"]
+    noise = target.score(torch.rand(500, 1, 28, 28) * 2 - 1)["value"]
+    floor, m = target.floor(500)
+    assert m == 500 and real < 3 * floor < noise
