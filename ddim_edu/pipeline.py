@@ -82,7 +82,7 @@ class DDIMPipeline:
         num_classes = getattr(self.model.config, "num_classes", 0)
         if class_labels is not None and not num_classes:
             raise ValueError("class_labels given, but this model is not class-conditional")
-        labels = check_labels(class_labels, num_classes) if class_labels is not None else None
+        labels = check_labels(class_labels, num_classes)
         w = check_guidance(guidance_scale)
         if labels is None and w != 1.0:
             raise ValueError(
