@@ -104,12 +104,16 @@ class FastSampler:
         self.channels_last = bool(channels_last)
         self.cuda_graph = bool(cuda_graph)
         self.steps: list[dict] = []
-        for t, a_t, a_prev, s_dir, s_noise in ddim_coefficients(
-            schedule, self.taus, self.eta, self.variance
-        ):
+        for step in ddim_coefficients(schedule, self.taus, self.eta, self.variance):
+            t, a_t, a_prev, s_noise = (
+                step.t,
+                step.alpha_bar_t,
+                step.alpha_bar_prev,
+                step.sigma_noise,
+            )
             p, q, r, s = _output_to_eps_x0(self.prediction, a_t)
             c0 = math.sqrt(a_prev)
-            direction = math.sqrt(max(1.0 - a_prev - s_dir**2, 0.0))
+            direction = step.direction
             self.steps.append(
                 {
                     "t": t,

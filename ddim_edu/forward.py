@@ -93,6 +93,15 @@ def ddpm_posterior(alpha_bar_t: float, alpha_bar_prev: float) -> tuple[float, fl
 # --- DDIM's family q_sigma ----------------------------------------------------------------
 
 
+def direction_coefficient(alpha_bar_prev: float, sigma: float) -> float:
+    """sqrt(1 - alpha_bar_prev - sigma^2): the weight of eps in eq. 7 and eq. 12.
+
+    The one place this coefficient is computed ("direction pointing to x_t"). It is clamped at 0:
+    eta > 1 on a large step would make it imaginary.
+    """
+    return math.sqrt(max(1.0 - alpha_bar_prev - sigma**2, 0.0))
+
+
 def ddim_sigma(alpha_bar_t: float, alpha_bar_prev: float, eta: float) -> float:
     """sigma_t(eta) of eq. 16.
 
@@ -130,8 +139,9 @@ def q_sigma_posterior(
             f"got {sigma}"
         )
     eps = (x_t - math.sqrt(alpha_bar_t) * x0) / math.sqrt(1.0 - alpha_bar_t)
-    direction = math.sqrt(max(1.0 - alpha_bar_prev - sigma**2, 0.0))
-    return math.sqrt(alpha_bar_prev) * x0 + direction * eps, sigma
+    return math.sqrt(alpha_bar_prev) * x0 + direction_coefficient(
+        alpha_bar_prev, sigma
+    ) * eps, sigma
 
 
 def non_markovian_forward(
@@ -176,7 +186,7 @@ def q_sigma_forward_step(
         raise ValueError(
             f"sigma must be > 0 (at sigma = 0 x_t is a deterministic function), got {sigma}"
         )
-    m = math.sqrt(max(1.0 - alpha_bar_prev - sigma**2, 0.0) / (1.0 - alpha_bar_t))
+    m = direction_coefficient(alpha_bar_prev, sigma) / math.sqrt(1.0 - alpha_bar_t)
     k = math.sqrt(alpha_bar_prev) - m * math.sqrt(alpha_bar_t)
     precision = 1.0 / (1.0 - alpha_bar_t) + m**2 / sigma**2
     mean = (

@@ -23,7 +23,7 @@ import math
 
 import torch
 
-from .forward import ddim_sigma, non_markovian_forward
+from .forward import ddim_sigma, direction_coefficient, non_markovian_forward
 from .sampling import EpsModel
 from .schedule import Schedule
 
@@ -48,7 +48,7 @@ def gamma_weights(schedule: Schedule, eta: float) -> torch.Tensor:
             gammas.append((1 - a_t) / (2 * sigma_one(schedule, eta) ** 2 * a_t))
             continue
         sigma = ddim_sigma(a_t, a_prev, eta)
-        m = math.sqrt(max(1 - a_prev - sigma**2, 0.0) / (1 - a_t))
+        m = direction_coefficient(a_prev, sigma) / math.sqrt(1 - a_t)
         gammas.append(
             (math.sqrt(a_prev) - m * math.sqrt(a_t)) ** 2 * (1 - a_t) / (2 * sigma**2 * a_t)
         )
@@ -111,7 +111,7 @@ def variational_terms(
             continue
         a_prev = schedule.alpha_bar_at(t - 1)
         sigma = ddim_sigma(a_t, a_prev, eta)
-        m = math.sqrt(max(1 - a_prev - sigma**2, 0.0) / (1 - a_t))
+        m = direction_coefficient(a_prev, sigma) / math.sqrt(1 - a_t)
         x_prev = x_at[t - 1]
         mean_q = math.sqrt(a_prev) * x0 + m * (x_t - math.sqrt(a_t) * x0)  # eq. 7
         mean_p = math.sqrt(a_prev) * f + m * (

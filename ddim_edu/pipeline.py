@@ -12,6 +12,7 @@ from torch import nn
 from .fast import FastSampler
 from .forward import make_generator
 from .guidance import ClassConditioned, check_guidance, check_labels
+from .sampling import eta_options
 from .schedule import Schedule, timesteps
 
 
@@ -108,7 +109,7 @@ class DDIMPipeline:
         device = next(self.model.parameters()).device
         gen = make_generator(generator)
         x_T = torch.randn((batch_size, *self.sample_shape), generator=gen).to(device)
-        options = {"variance": "sigma_hat"} if eta == "sigma_hat" else {"eta": eta}
+        options = eta_options(eta)
         images = len(self.sample_shape) == 3
         if isinstance(clip, str):
             if clip != "auto":

@@ -19,7 +19,14 @@ from typing import NamedTuple
 import torch
 from tqdm.auto import tqdm
 
-from .forward import ddim_sigma, ddpm_posterior, draw_noise, make_generator, sigma_hat
+from .forward import (
+    ddim_sigma,
+    ddpm_posterior,
+    direction_coefficient,
+    draw_noise,
+    make_generator,
+    sigma_hat,
+)
 from .schedule import Schedule, check_timesteps, step_pairs
 
 EpsModel = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
@@ -38,6 +45,30 @@ class Trajectory(NamedTuple):
     x: torch.Tensor
     x0_pred: torch.Tensor
     timesteps: list[int]
+
+
+# --- one vocabulary for the choice of variance ------------------------------------------------
+
+
+def eta_options(eta: float | str) -> dict:
+    """Keyword arguments of ``ddim_sample`` / ``FastSampler`` for an eta setting.
+
+    A number gives ``{"eta": float(eta)}``; the string ``"sigma_hat"`` (DDPM's larger variance,
+    the paper's sigma-hat rows) gives ``{"variance": "sigma_hat"}``. Grids, the pipeline and the
+    explorer all take eta in this form and turn it into sampler options here.
+    """
+    if eta == "sigma_hat":
+        return {"variance": "sigma_hat"}
+    if isinstance(eta, str):
+        raise ValueError(f"eta must be a number >= 0 or 'sigma_hat', got {eta!r}")
+    return {"eta": _check_eta(eta)}
+
+
+def eta_label(eta: float | str, digits: int | None = None) -> str:
+    """How an eta setting is printed: "0", "0.2", ... ("0.20" with ``digits=2``), "σ̂" for sigma_hat."""
+    if eta == "sigma_hat":
+        return "σ̂"
+    return f"{float(eta):g}" if digits is None else f"{float(eta):.{digits}f}"
 
 
 # --- argument checks (one place) -------------------------------------------------------------
@@ -155,7 +186,7 @@ def ddim_step(
     direction and only swaps the noise scale. The direction coefficient is clamped at 0 (eta > 1
     on large steps would make it imaginary).
     """
-    direction = math.sqrt(max(1.0 - alpha_bar_prev - sigma_direction**2, 0.0))
+    direction = direction_coefficient(alpha_bar_prev, sigma_direction)
     x_prev = math.sqrt(alpha_bar_prev) * x0_pred + direction * eps
     if sigma_noise > 0.0:
         if z is None:
@@ -164,10 +195,31 @@ def ddim_step(
     return x_prev
 
 
+class StepCoefficients(NamedTuple):
+    """The numbers of one step of eq. 12, in float64 (python floats).
+
+    t: the timestep the network is evaluated at; alpha_bar_t and alpha_bar_prev: the levels the
+    step leaves and lands on (alpha_bar_prev = 1 on the last step); sigma_direction: the sigma in
+    the direction coefficient sqrt(1 - alpha_bar_prev - sigma^2); sigma_noise: the scale of the
+    fresh noise (equal to sigma_direction for the eta family; "sigma_hat" only swaps this one).
+    """
+
+    t: int
+    alpha_bar_t: float
+    alpha_bar_prev: float
+    sigma_direction: float
+    sigma_noise: float
+
+    @property
+    def direction(self) -> float:
+        """sqrt(1 - alpha_bar_prev - sigma_direction^2), the weight of eps in eq. 12."""
+        return direction_coefficient(self.alpha_bar_prev, self.sigma_direction)
+
+
 def ddim_coefficients(
     schedule: Schedule, taus: list[int], eta: float = 0.0, variance: str = "eta"
-) -> list[tuple[int, float, float, float, float]]:
-    """Per step: (t, alpha_bar_t, alpha_bar_prev, sigma_direction, sigma_noise), computed in float64.
+) -> list[StepCoefficients]:
+    """Per step: ``StepCoefficients(t, alpha_bar_t, alpha_bar_prev, sigma_direction, sigma_noise)``.
 
     The pair (t, t_prev) comes from the sub-sequence itself; the last step lands on alpha_bar = 1
     and adds no noise (as DDPM's final step, z = 0 at t = 1 in Ho et al.'s Algorithm 2).
@@ -181,7 +233,7 @@ def ddim_coefficients(
             s_dir, s_noise = ddim_sigma(a_t, a_prev, 1.0), sigma_hat(a_t, a_prev)
         if t_prev < 0:
             s_noise = 0.0
-        coeffs.append((t, a_t, a_prev, s_dir, s_noise))
+        coeffs.append(StepCoefficients(t, a_t, a_prev, s_dir, s_noise))
     return coeffs
 
 

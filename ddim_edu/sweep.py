@@ -19,7 +19,7 @@ import torch
 from tqdm.auto import tqdm
 
 from .fast import FastSampler
-from .sampling import EpsModel, ddim_sample
+from .sampling import EpsModel, ddim_sample, eta_label, eta_options  # noqa: F401 (re-exported)
 from .schedule import Schedule, timesteps
 
 S_GRID = (10, 20, 50, 100, 1000)
@@ -42,20 +42,6 @@ def noise_seed(seed: int, chunk: int = 0) -> int:
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise ValueError(f"seed must be a whole number >= 0, got {seed!r}")
     return (NOISE_STREAM + 65537 * seed + chunk) % 2**32
-
-
-def eta_options(eta: float | str) -> dict:
-    """Keyword arguments of ``ddim_sample`` for an entry of the eta grid (a number or "sigma_hat")."""
-    if eta == "sigma_hat":
-        return {"variance": "sigma_hat"}
-    if isinstance(eta, str):
-        raise ValueError(f"eta must be a number >= 0 or 'sigma_hat', got {eta!r}")
-    return {"eta": float(eta)}
-
-
-def eta_label(eta: float | str) -> str:
-    """How an eta grid entry is printed: 0.0, 0.2, ..., and "σ̂" for sigma_hat."""
-    return "σ̂" if eta == "sigma_hat" else f"{float(eta):g}"
 
 
 @dataclass

@@ -34,7 +34,7 @@ from .fast import FastSampler
 from .gmm import GaussianMixture
 from .metrics import noise_floor, sliced_wasserstein
 from .pipeline import image_grid
-from .sampling import ddim_sample
+from .sampling import ddim_sample, eta_label, eta_options
 from .schedule import SPACINGS, linear_schedule, timesteps
 
 S_CHOICES = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000)
@@ -54,11 +54,11 @@ class Settings:
     @property
     def options(self) -> dict:
         """Keyword arguments of the samplers for this eta."""
-        return {"variance": "sigma_hat"} if self.eta == "sigma_hat" else {"eta": float(self.eta)}
+        return eta_options(self.eta)
 
     @property
     def eta_text(self) -> str:
-        return "σ̂" if self.eta == "sigma_hat" else f"{float(self.eta):.2f}"
+        return eta_label(self.eta, digits=2)
 
 
 def check_settings(
