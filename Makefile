@@ -1,6 +1,7 @@
 # ddim-edu: two commands on a new machine
 #   make demo   create .venv, install the package, run python -m ddim_edu demo, write figures/
 #   make test   install what the tests need, run the linter, the tests and the notebooks (nbval)
+#   make test-fast  the linter and the fast unit tests (no processes, browser or notebooks)
 #   make lab    JupyterLab on notebooks/
 
 PYTHON ?= python3
@@ -11,7 +12,7 @@ PIP := $(PY) -m pip
 # With a GPU, choose your build: make demo TORCH_SPEC="torch --index-url https://download.pytorch.org/whl/cu126"
 TORCH_SPEC ?= torch==2.13.0
 
-.PHONY: demo test lint format install clean lab notebooks chromium bench
+.PHONY: demo test test-fast lint format install clean lab notebooks chromium bench
 
 $(VENV)/.core: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -59,7 +60,13 @@ chromium:
 test: lint chromium
 	DDIM_EDU_FAST=1 DDIM_EDU_ARTIFACTS=test-artifacts \
 	DDIM_EDU_BROWSER=$$(test -x /usr/bin/chromium && echo 1 || echo 0) \
-	$(PY) -m pytest -q tests --nbval-lax --nbval-current-env notebooks --ignore=notebooks/student
+	$(PY) -m pytest -q tests --nbval-lax --nbval-current-env notebooks --ignore=notebooks/student \
+	  --durations=15
+
+# while developing: the unit tests without the slow ones (processes, browser, notebooks, long
+# training runs), about two minutes on 2 CPU cores; `make test` runs everything
+test-fast: lint
+	DDIM_EDU_FAST=1 DDIM_EDU_ARTIFACTS=test-artifacts $(PY) -m pytest -q tests -m "not slow" --durations=10
 
 # where the time goes (the README's numbers): sampler vs network vs diffusers, time vs S,
 # training throughput, each notebook under nbval; diffusers is installed for this only

@@ -28,10 +28,12 @@ import matplotlib.pyplot as plt  # noqa: E402
 import torch  # noqa: E402
 
 from ddim_edu import plotting, pretrained  # noqa: E402
+from ddim_edu.checkpoints import write_json  # noqa: E402
 from ddim_edu.data import load_digits  # noqa: E402
 from ddim_edu.fast import FastSampler  # noqa: E402
-from ddim_edu.metrics import DigitsQuality, copy_fraction  # noqa: E402
+from ddim_edu.metrics import copy_fraction  # noqa: E402
 from ddim_edu.pipeline import save_image_grid  # noqa: E402
+from ddim_edu.quality import DigitsQuality  # noqa: E402
 from ddim_edu.sampling import ddim_sample  # noqa: E402
 from ddim_edu.schedule import timesteps  # noqa: E402
 from ddim_edu.sweep import (  # noqa: E402,F401
@@ -179,8 +181,7 @@ def main(argv: list[str] | None = None) -> dict:
             "checks": headline_checks(headline_record),
         }
         print("\nchecks:", json.dumps(record["checks"]))
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).write_text(json.dumps(record, indent=1))
+        write_json(args.out, record)
         return record
 
     # 2. the S x eta table (same x_T and noise seed in every cell): what `python -m ddim_edu sweep` runs
@@ -212,8 +213,7 @@ def main(argv: list[str] | None = None) -> dict:
     record["headline"] = headline_record
     record["checks"] |= headline_checks(headline_record)
     print("\nchecks:", json.dumps(record["checks"]))
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(record, indent=1))
+    write_json(args.out, record)
 
     draw_grid(grid, record, Path(args.figures) / "digits_quality.png")
     print(f"\nwrote {args.out} and figures in {args.figures} ({record['meta']['wall_s']} s)")
@@ -271,7 +271,7 @@ def refloor(path: Path, figures: Path, argv: list[str] | None) -> dict:
             r["fid_ratio"] = r["fid"] / h["fid_floor"]
         record["checks"] |= headline_checks(h)
     record["meta"]["floor_recomputed"] = note
-    path.write_text(json.dumps(record, indent=1))
+    write_json(path, record)
     grid = GridResult(
         **{k: g[k] for k in ("steps", "etas", "values", "seconds", "metric", "floor", "floor_std")}
     )

@@ -12,7 +12,6 @@ scatter over seeds. Writes benchmarks/results/digits_s10_replicates.json (device
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import sys
 import time
@@ -21,7 +20,8 @@ from pathlib import Path
 import torch
 
 from ddim_edu import pretrained
-from ddim_edu.metrics import DigitsQuality
+from ddim_edu.checkpoints import write_json
+from ddim_edu.quality import DigitsQuality
 from ddim_edu.sweep import run_metadata, sample_cell
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -97,8 +97,7 @@ def main(argv: list[str] | None = None) -> dict:
             f"eta {eta} - eta {base:g}: {p['mean_difference']:+.4f} ± {p['sd_difference']:.4f} "
             f"(sd over seeds), worse in {p['worse_in']} of {p['of']}"
         )
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(record, indent=1))
+    write_json(args.out, record)
     return record
 
 

@@ -43,8 +43,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from ddim_edu import pretrained  # noqa: E402
+from ddim_edu.checkpoints import describe_device, write_json  # noqa: E402
 from ddim_edu.fast import FastSampler  # noqa: E402
-from ddim_edu.metrics import DigitsQuality, copy_fraction  # noqa: E402
+from ddim_edu.metrics import copy_fraction  # noqa: E402
+from ddim_edu.quality import DigitsQuality  # noqa: E402
 from ddim_edu.sampling import ddim_sample, ddpm_sample  # noqa: E402
 from ddim_edu.schedule import timesteps  # noqa: E402
 from ddim_edu.sweep import run_metadata  # noqa: E402
@@ -71,7 +73,7 @@ class Session:
     def save(self, key: str, value) -> None:
         self.record[key] = value
         self.record["meta"]["elapsed_s"] = round(self.elapsed(), 1)
-        (self.out / "gpu_session.json").write_text(json.dumps(self.record, indent=1))
+        write_json(self.out / "gpu_session.json", self.record)
         print(f"[{self.elapsed():6.1f} s] {key}: done", flush=True)
 
 
@@ -255,7 +257,7 @@ def main(argv: list[str] | None = None) -> None:
     if "bench" in phases:
         # 3. where the time goes (before the grid, which is sized to the time left)
         model = pretrained.load("digits", device=device)
-        bench["device"] = run_metadata("")["device"]
+        bench["device"] = describe_device(device)
         batches = [64, 1024] if args.tiny else [64, 1024, 10000]
         S = 5 if args.tiny else 50  # noqa: N806
         for b in batches:

@@ -31,11 +31,13 @@ from pathlib import Path
 import torch
 
 from ddim_edu import pretrained
+from ddim_edu.checkpoints import write_json
 from ddim_edu.data import load_mnist
 from ddim_edu.fast import FastSampler
 from ddim_edu.guidance import ClassConditioned
-from ddim_edu.metrics import DigitsQuality, copy_fraction
+from ddim_edu.metrics import copy_fraction
 from ddim_edu.pipeline import DDIMPipeline, save_image_grid
+from ddim_edu.quality import DigitsQuality
 from ddim_edu.schedule import timesteps
 from ddim_edu.sweep import eta_options, noise_seed, run_metadata
 from ddim_edu.train import load_run
@@ -205,9 +207,7 @@ def main(argv: list[str] | None = None) -> dict:
         "s10_paper_order": record["s10"]["paper_order"],
     }
     record["meta"]["wall_s"] = round(time.perf_counter() - t_start, 1)
-    tmp = out.with_name(out.name + ".tmp")
-    tmp.write_text(json.dumps(record, indent=1) + "\n")
-    tmp.replace(out)
+    write_json(out, record)
     print(json.dumps(record["targets"], indent=1))
     print(f"wrote {out} ({record['meta']['wall_s']} s)")
     return record

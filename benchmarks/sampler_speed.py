@@ -39,6 +39,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from ddim_edu import pretrained  # noqa: E402
+from ddim_edu.checkpoints import write_json  # noqa: E402
 from ddim_edu.fast import FastSampler  # noqa: E402
 from ddim_edu.sampling import ddim_sample, ddpm_sample  # noqa: E402
 from ddim_edu.schedule import timesteps  # noqa: E402
@@ -266,8 +267,7 @@ def main(argv: list[str] | None = None) -> dict:
     if args.notebooks:
         record["notebooks_fast_nbval"] = notebook_times()
     record["meta"]["wall_s"] = round(time.perf_counter() - start, 1)
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(record, indent=1))
+    write_json(args.out, record)
     plot(record, Path(args.figure))
     print(json.dumps({k: v for k, v in record.items() if k != "meta"}, indent=1))
     return record

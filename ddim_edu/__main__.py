@@ -1,12 +1,29 @@
-"""Command line: ``python -m ddim_edu <command>``."""
+"""Command line: ``python -m ddim_edu <command>``.
+
+Every option is a field of a dataclass that carries its help text (and its choices) in
+``metadata``: ``train.TrainConfig``, ``sweep.SweepConfig`` and the small option classes below.
+``add_options`` turns the fields into argparse options and ``config_from_args`` turns the parsed
+options back into the dataclass, so a new option is one new field, and it appears in ``--help``.
+"""
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import sys
+import types
+import typing
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
 
-from .sweep import S_GRID
+from . import classifier, demo
+from .schedule import SPACINGS
+from .sweep import S_GRID, SweepConfig, run_sweep_command
+from .train import TrainConfig
+
+# --- options from dataclass fields -----------------------------------------------------------
 
 
 def _int_list(text: str) -> tuple[int, ...]:
@@ -21,86 +38,192 @@ def _int_list(text: str) -> tuple[int, ...]:
     return values
 
 
-def build_parser() -> argparse.ArgumentParser:
-    from . import demo
+def _shown(value) -> str:
+    """A default as ``--help`` shows it: (1, 2) as 1,2 and 1.0 as 1, the way it is typed."""
+    if isinstance(value, tuple):
+        return ",".join(_shown(v) for v in value)
+    return f"{value:g}" if isinstance(value, float) else str(value)
 
-    parser = argparse.ArgumentParser(prog="python -m ddim_edu", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
-    p = sub.add_parser(
-        "demo",
-        help="S x eta table on a 2-D Gaussian mixture with the exact eps*; writes figures/",
-        description=(demo.__doc__ or "").strip(),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+
+def add_options(parser: argparse.ArgumentParser, cls: type) -> None:
+    """Add one option to ``parser`` for each field of the dataclass ``cls`` with ``metadata["help"]``.
+
+    The flag is the field's name with dashes (``batch_size``: ``--batch-size``). A bool field is
+    a switch: ``--flip`` sets a field that defaults to False, ``--no-attention`` clears one that
+    defaults to True. ``tuple[int, ...]`` takes comma-separated integers >= 1, ``X | None`` an X,
+    and a field without a default is a required option. ``metadata`` may also give ``choices``,
+    ``type`` (the parser of the option's text, for types beyond these) and ``group`` (options of
+    one group exclude each other). The help shows the field's default unless the text names it.
+    Options left out are left out of the parsed namespace, so the dataclass fills in its own
+    defaults (see ``config_from_args``).
+    """
+    hints = typing.get_type_hints(cls)
+    groups: dict[str, argparse._MutuallyExclusiveGroup] = {}
+    for f in dataclasses.fields(cls):
+        meta = f.metadata
+        if "help" not in meta:
+            continue
+        target = parser
+        if "group" in meta:
+            if meta["group"] not in groups:
+                groups[meta["group"]] = parser.add_mutually_exclusive_group()
+            target = groups[meta["group"]]
+        kind = hints[f.name]
+        if typing.get_origin(kind) in (typing.Union, types.UnionType):
+            kind = next(a for a in typing.get_args(kind) if a is not type(None))
+        required = f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+        text = meta["help"]
+        if kind is bool:
+            if f.default:
+                flag, action = "--no-" + f.name.replace("_", "-"), "store_false"
+                text += " (on by default; this flag turns it off)"
+            else:
+                flag, action = "--" + f.name.replace("_", "-"), "store_true"
+            target.add_argument(
+                flag, action=action, dest=f.name, default=argparse.SUPPRESS, help=text
+            )
+            continue
+        if "type" in meta:
+            parse = meta["type"]
+        elif typing.get_origin(kind) is tuple and typing.get_args(kind) == (int, ...):
+            parse = _int_list
+        elif kind in (int, float, str):
+            parse = kind
+        else:
+            raise TypeError(
+                f"{cls.__name__}.{f.name}: no command-line form for {kind!r}; "
+                'give metadata["type"] or leave out metadata["help"]'
+            )
+        if not required and f.default is not None and "(default" not in text:
+            text += f" (default: {_shown(f.default)})"
+        target.add_argument(
+            "--" + f.name.replace("_", "-"),
+            dest=f.name,
+            type=parse,
+            choices=meta.get("choices"),
+            required=required,
+            default=argparse.SUPPRESS,
+            help=text.replace("%", "%%"),
+        )
+
+
+def config_from_args(cls: type, args: argparse.Namespace):
+    """The dataclass ``cls`` from the options ``add_options`` added: given ones, else defaults."""
+    names = {f.name for f in dataclasses.fields(cls)}
+    return cls(**{k: v for k, v in vars(args).items() if k in names})
+
+
+# --- the commands' options (train and sweep: train.TrainConfig, sweep.SweepConfig) --------------
+
+
+@dataclass
+class DemoOptions:
+    """``demo``: the arguments of ``demo.run_demo``."""
+
+    out: str = field(default="figures", metadata={"help": "folder for figures and the JSON record"})
+    n: int = field(default=demo.N_SAMPLES, metadata={"help": "samples per cell"})
+    steps: tuple[int, ...] = field(
+        default=S_GRID, metadata={"help": "comma-separated step counts S"}
     )
-    p.add_argument(
-        "--out", default="figures", help="folder for figures and the JSON record (default: figures)"
-    )
-    p.add_argument(
-        "--n",
-        type=int,
-        default=demo.N_SAMPLES,
-        help=f"samples per cell (default: {demo.N_SAMPLES})",
-    )
-    p.add_argument(
-        "--steps",
-        type=_int_list,
-        default=S_GRID,
-        help="comma-separated step counts S (default: %(default)s)",
-    )
-    p.add_argument(
-        "--seed", type=int, default=demo.SEED, help="seed for x_T, noise and reference (default: 0)"
-    )
-    p.add_argument(
-        "--spacing",
+    seed: int = field(default=demo.SEED, metadata={"help": "seed for x_T, noise and reference"})
+    spacing: str = field(
         default=demo.SPACING,
-        choices=["uniform", "quadratic", "trailing", "linspace"],
-        help="timestep spacing (default: uniform, the paper's)",
+        metadata={"help": "timestep spacing; uniform is the paper's", "choices": SPACINGS},
     )
-    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
-    _add_train_parser(sub)
 
-    from . import classifier
+    def __post_init__(self) -> None:
+        if isinstance(self.n, bool) or not isinstance(self.n, int) or self.n < 2:
+            raise ValueError("--n must be an integer >= 2")
 
-    p = sub.add_parser(
-        "train-classifier",
-        help="train a digit classifier (8x8 digits or MNIST) whose features define digits-FID, MNIST-FID and KID",
-        description=(classifier.__doc__ or "").strip(),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    p.add_argument(
-        "--data",
+
+@dataclass
+class ClassifierOptions:
+    """``train-classifier``: the arguments of ``classifier.train_classifier``."""
+
+    data: str = field(
         default="digits",
-        choices=classifier.DATA,
-        help="digits (8x8) or mnist (28x28) (default: %(default)s)",
+        metadata={"help": "digits (8x8) or mnist (28x28)", "choices": classifier.DATA},
     )
-    p.add_argument("--out", default=None, help="output folder (default: runs/<data>_classifier)")
-    p.add_argument(
-        "--steps", type=int, default=classifier.STEPS, help="optimizer steps (default: %(default)s)"
+    out: str | None = field(
+        default=None, metadata={"help": "output folder (default: runs/<data>_classifier)"}
     )
-    p.add_argument("--seed", type=int, default=classifier.SEED, help="seed (default: %(default)s)")
-    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    steps: int = field(default=classifier.STEPS, metadata={"help": "optimizer steps"})
+    seed: int = field(default=classifier.SEED, metadata={"help": "seed"})
 
-    p = sub.add_parser(
-        "export",
-        help="copy a run's EMA weights into the shipped weights folder and record them in its manifest",
-    )
-    p.add_argument("--run", required=True, help="run folder holding checkpoint.safetensors")
-    p.add_argument("--name", required=True, help="name to load it by, e.g. digits")
-    p.add_argument(
-        "--folder", default=None, help="weights folder (default: the package's ddim_edu/weights)"
-    )
-    _add_sweep_parser(sub)
+    def __post_init__(self) -> None:
+        if self.out is None:
+            self.out = f"runs/{self.data}_classifier"
 
-    p = sub.add_parser(
-        "make-shapes",
-        help="write a folder of synthetic 32x32 RGB images (coloured shapes) to try the own-images recipe",
-    )
-    p.add_argument("--out", required=True, help="folder to create (must be empty or new)")
-    p.add_argument("--n", type=int, default=4000, help="number of images (default: %(default)s)")
-    p.add_argument("--size", type=int, default=32, help="side in pixels (default: %(default)s)")
-    p.add_argument("--seed", type=int, default=0, help="seed (default: %(default)s)")
-    return parser
 
+@dataclass
+class ExportOptions:
+    """``export``: the arguments of ``pretrained.export``."""
+
+    run: str = field(metadata={"help": "run folder holding checkpoint.safetensors"})
+    name: str = field(metadata={"help": "name to load it by, e.g. digits"})
+    folder: str | None = field(
+        default=None, metadata={"help": "weights folder (default: the package's ddim_edu/weights)"}
+    )
+
+
+@dataclass
+class ShapesOptions:
+    """``make-shapes``: the arguments of ``data.make_shapes_folder``."""
+
+    out: str = field(metadata={"help": "folder to create (must be empty or new)"})
+    n: int = field(default=4000, metadata={"help": "number of images"})
+    size: int = field(default=32, metadata={"help": "side in pixels"})
+    seed: int = field(default=0, metadata={"help": "seed"})
+
+
+# --- what each command runs: (options, command line, progress) -> None -------------------------
+
+
+def _train(cfg: TrainConfig, command: str, progress: bool) -> None:
+    from .train import train
+
+    train(cfg, progress=progress, command=command)
+
+
+def _sweep(cfg: SweepConfig, command: str, progress: bool) -> None:
+    run_sweep_command(cfg, command=command, progress=progress)
+
+
+def _demo(o: DemoOptions, command: str, progress: bool) -> None:
+    demo.run_demo(**dataclasses.asdict(o), progress=progress, command=command)
+
+
+def _train_classifier(o: ClassifierOptions, command: str, progress: bool) -> None:
+    classifier.train_classifier(**dataclasses.asdict(o), progress=progress, command=command)
+
+
+def _export(o: ExportOptions, command: str, progress: bool) -> None:
+    from .pretrained import WEIGHTS, export
+
+    entry = export(o.run, o.name, folder=Path(o.folder) if o.folder else WEIGHTS)
+    print(
+        f"exported {o.name}: {entry['file']} ({entry['size_bytes'] / 1e6:.2f} MB, sha256 {entry['sha256'][:12]}...)"
+    )
+
+
+def _make_shapes(o: ShapesOptions, command: str, progress: bool) -> None:
+    from .data import make_shapes_folder
+
+    folder = make_shapes_folder(**dataclasses.asdict(o))
+    print(f"wrote {o.n} images of {o.size}x{o.size} to {folder}")
+
+
+TRAIN_HELP = """\
+Train a noise-prediction model with DDPM's simple loss. Checkpoints go to --out (written
+atomically); running the same command again resumes from the last one.
+
+Several processes (GPUs, or CPU processes with gloo): put torchrun in front,
+    torchrun --nproc_per_node=4 -m ddim_edu train --data DIR --batch-size 256 ...
+--batch-size stays the global batch (each process takes batch-size / N rows of it), so N
+processes train like one, and a checkpoint resumes with any N. Rank 0 keeps the EMA, writes
+checkpoints and prints. Under torchrun write options in full (torchrun itself reads
+abbreviations such as --n or --run).
+"""
 
 SWEEP_HELP = """\
 The S x eta grid of notebook 05 (the paper's Table 1) for a shipped model or a training run.
@@ -119,485 +242,106 @@ the file; the numbers equal a one-process run with the same seed:
 """
 
 
-def _add_sweep_parser(sub) -> None:
-    p = sub.add_parser(
-        "sweep",
-        help="the S x eta quality grid (Table 1) for a model, as a results file; splits cells under torchrun",
-        description=SWEEP_HELP,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    src = p.add_mutually_exclusive_group()
-    src.add_argument(
-        "--model",
-        default=None,
-        help="a shipped model by name (default: digits when --run-dir is not given)",
-    )
-    src.add_argument(
-        "--run-dir", default=None, help="a training run folder (its checkpoint's EMA weights)"
-    )
-    p.add_argument(
-        "--data",
-        default=None,
-        help="data to compare with: digits, gmm, moons, swissroll or an image folder "
-        "(default: the data the model was trained on)",
-    )
-    p.add_argument(
-        "--samples", type=int, default=1000, help="samples per cell (default: %(default)s)"
-    )
-    p.add_argument(
-        "--steps",
-        type=_int_list,
-        default=S_GRID,
-        help="comma-separated S values (default: 10,20,50,100,1000)",
-    )
-    p.add_argument(
-        "--etas",
-        default="0,0.2,0.5,1,sigma_hat",
-        help="comma-separated eta values; sigma_hat is DDPM's larger variance (default: %(default)s)",
-    )
-    p.add_argument(
-        "--seed", type=int, default=0, help="seed of x_T and of the noise (default: %(default)s)"
-    )
-    p.add_argument(
-        "--spacing",
-        default="uniform",
-        choices=["uniform", "quadratic", "trailing", "linspace"],
-        help="timestep spacing (default: uniform, the paper's)",
-    )
-    p.add_argument(
-        "--batch",
-        type=int,
-        default=None,
-        help="sample a cell in chunks of this many (default: all at once)",
-    )
-    p.add_argument(
-        "--fast",
-        choices=("auto", "on", "off"),
-        default="auto",
-        help="sample with ddim_edu.fast.FastSampler (default: on a GPU only)",
-    )
-    p.add_argument(
-        "--device", default="auto", help="auto | cpu | cuda | mps (default: %(default)s)"
-    )
-    p.add_argument(
-        "--compile",
-        action="store_true",
-        help="fast sampler with the network run through torch.compile (pays off for long GPU sweeps)",
-    )
-    p.add_argument("--out", default="runs/sweep.json", help="results file (default: %(default)s)")
-    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+@dataclass(frozen=True)
+class Command:
+    options: type  # the dataclass of its options
+    run: Callable[[typing.Any, str, bool], None]
+    help: str
+    description: str = ""
+    progress: bool = True  # whether it has --no-progress
 
 
-def _add_train_parser(sub) -> None:
-    from .train import TrainConfig
+COMMANDS = {
+    "demo": Command(
+        DemoOptions,
+        _demo,
+        "S x eta table on a 2-D Gaussian mixture with the exact eps*; writes figures/",
+        (demo.__doc__ or "").strip(),
+    ),
+    "train": Command(
+        TrainConfig,
+        _train,
+        "train a denoiser (UNet for images, MLP for 2-D points) with EMA and checkpoints",
+        TRAIN_HELP,
+    ),
+    "train-classifier": Command(
+        ClassifierOptions,
+        _train_classifier,
+        "train a digit classifier (8x8 digits or MNIST) whose features define digits-FID, MNIST-FID and KID",
+        (classifier.__doc__ or "").strip(),
+    ),
+    "export": Command(
+        ExportOptions,
+        _export,
+        "copy a run's EMA weights into the shipped weights folder and record them in its manifest",
+        progress=False,
+    ),
+    "sweep": Command(
+        SweepConfig,
+        _sweep,
+        "the S x eta quality grid (Table 1) for a model, as a results file; splits cells under torchrun",
+        SWEEP_HELP,
+    ),
+    "make-shapes": Command(
+        ShapesOptions,
+        _make_shapes,
+        "write a folder of synthetic 32x32 RGB images (coloured shapes) to try the own-images recipe",
+        progress=False,
+    ),
+}
 
-    d = TrainConfig()
-    p = sub.add_parser(
-        "train",
-        help="train a denoiser (UNet for images, MLP for 2-D points) with EMA and checkpoints",
-        description=(
-            "Train a noise-prediction model with DDPM's simple loss. Checkpoints go to --out "
-            "(written atomically); running the same command again resumes from the last one.\n\n"
-            "Several processes (GPUs, or CPU processes with gloo): put torchrun in front,\n"
-            "    torchrun --nproc_per_node=4 -m ddim_edu train --data DIR --batch-size 256 ...\n"
-            "--batch-size stays the global batch (each process takes batch-size / N rows of it), "
-            "so N processes train like one, and a checkpoint resumes with any N. Rank 0 keeps the "
-            "EMA, writes checkpoints and prints. Under torchrun write options in full "
-            "(torchrun itself reads abbreviations such as --n or --run)."
-        ),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m ddim_edu", description=__doc__.split("\n\n")[0]
     )
-    p.add_argument(
-        "--data",
-        default=d.data,
-        help="digits (8x8 handwritten digits), mnist (28x28 MNIST digits, the 8,000 of the training "
-        "split), gmm, moons, swissroll (2-D points), or the path of a folder of PNG/JPEG images "
-        "(default: %(default)s)",
-    )
-    p.add_argument(
-        "--steps", type=int, default=d.steps, help="total optimizer steps (default: %(default)s)"
-    )
-    p.add_argument("--out", default=None, help="checkpoint folder (default: runs/<data>)")
-    p.add_argument(
-        "--batch-size",
-        type=int,
-        default=d.batch_size,
-        help="examples per step (default: %(default)s)",
-    )
-    p.add_argument(
-        "--lr", type=float, default=d.lr, help="AdamW peak learning rate (default: %(default)s)"
-    )
-    p.add_argument(
-        "--warmup",
-        type=int,
-        default=d.warmup,
-        help="linear learning-rate warm-up steps (default: %(default)s)",
-    )
-    p.add_argument(
-        "--decay",
-        type=int,
-        default=d.decay,
-        help="decay the learning rate linearly to 0 over the last DECAY steps (default: %(default)s, constant)",
-    )
-    p.add_argument(
-        "--weight-decay",
-        type=float,
-        default=d.weight_decay,
-        help="AdamW weight decay (default: %(default)s)",
-    )
-    p.add_argument(
-        "--grad-clip",
-        type=float,
-        default=d.grad_clip,
-        help="max gradient norm (default: %(default)s)",
-    )
-    p.add_argument(
-        "--ema-decay",
-        type=float,
-        default=d.ema_decay,
-        help="EMA decay of the sampling weights (default: %(default)s)",
-    )
-    p.add_argument(
-        "--width",
-        type=int,
-        default=d.width,
-        help="UNet base channels or MLP hidden width (default: %(default)s)",
-    )
-    p.add_argument(
-        "--channel-mults",
-        type=_int_list,
-        default=d.channel_mults,
-        help="UNet channel multipliers, one per resolution, comma-separated (default: 1,2)",
-    )
-    p.add_argument(
-        "--res-blocks",
-        type=int,
-        default=d.res_blocks,
-        help="residual blocks per resolution / MLP depth (default: %(default)s)",
-    )
-    p.add_argument(
-        "--dropout",
-        type=float,
-        default=d.dropout,
-        help="UNet dropout inside residual blocks, in [0, 1) (default: %(default)s)",
-    )
-    p.add_argument(
-        "--conditional",
-        action="store_true",
-        help="class-conditional UNet with a learned 'no class' entry (labelled data: mnist)",
-    )
-    p.add_argument(
-        "--label-dropout",
-        type=float,
-        default=d.label_dropout,
-        help="conditional: probability of training a label as 'no class', for classifier-free "
-        "guidance (default: %(default)s)",
-    )
-    p.add_argument(
-        "--no-attention",
-        action="store_true",
-        help="UNet without self-attention at the lowest resolution",
-    )
-    p.add_argument(
-        "--schedule",
-        default=d.schedule,
-        choices=["linear", "cosine"],
-        help="beta schedule (default: %(default)s)",
-    )
-    p.add_argument("--T", type=int, default=d.T, help="diffusion steps T (default: %(default)s)")
-    p.add_argument(
-        "--prediction",
-        default=d.prediction,
-        choices=["eps", "x0", "v"],
-        help="network target (default: %(default)s)",
-    )
-    p.add_argument(
-        "--seed",
-        type=int,
-        default=d.seed,
-        help="seed for initialisation, batches and noise (default: %(default)s)",
-    )
-    p.add_argument(
-        "--checkpoint-every",
-        type=int,
-        default=d.checkpoint_every,
-        help="steps between checkpoints (default: %(default)s)",
-    )
-    p.add_argument(
-        "--image-size", type=int, default=None, help="image folders: resize to this square size"
-    )
-    p.add_argument(
-        "--channels",
-        type=int,
-        default=None,
-        choices=[1, 3],
-        help="image folders: 1 (gray) or 3 (RGB); default automatic",
-    )
-    p.add_argument(
-        "--flip",
-        action="store_true",
-        help="image folders: mirror each training image left-right with probability 1/2 "
-        "(for content without handedness, e.g. photographs; refused for digits)",
-    )
-    p.add_argument(
-        "--device", default=d.device, help="auto, cpu, cuda, cuda:N or mps (default: %(default)s)"
-    )
-    p.add_argument(
-        "--init-from",
-        default=None,
-        help="start from trained weights instead of a random initialisation: a shipped model's "
-        "name (e.g. mnist) or an exported .safetensors file; the model options must match, and "
-        "the checkpoint and a later export record the chain of commands",
-    )
-    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name, command in COMMANDS.items():
+        p = sub.add_parser(
+            name,
+            help=command.help,
+            description=command.description or None,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+        add_options(p, command.options)
+        if command.progress:
+            p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    return parser
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
-    args.argv = list(sys.argv[1:] if argv is None else argv)  # recorded as the command that ran
-    if args.command == "train":
-        return _train(args)
-    if args.command == "train-classifier":
-        from .classifier import train_classifier
+    command = COMMANDS[args.command]
+    progress = not getattr(args, "no_progress", False)
+    return exit_code(
+        lambda: command.run(config_from_args(command.options, args), _command_line(argv), progress)
+    )
 
-        try:
-            train_classifier(
-                args.out or f"runs/{args.data}_classifier",
-                steps=args.steps,
-                seed=args.seed,
-                progress=not args.no_progress,
-                data=args.data,
-            )
-        except ValueError as err:
-            print(f"error: {err}", file=sys.stderr)
-            return 2
-        return 0
-    if args.command == "export":
-        from pathlib import Path
 
-        from .pretrained import WEIGHTS, export
-
-        try:
-            entry = export(
-                args.run, args.name, folder=Path(args.folder) if args.folder else WEIGHTS
-            )
-        except ValueError as err:
-            print(f"error: {err}", file=sys.stderr)
-            return 2
-        print(
-            f"exported {args.name}: {entry['file']} ({entry['size_bytes'] / 1e6:.2f} MB, sha256 {entry['sha256'][:12]}...)"
+def _command_line(argv: list[str]) -> str:
+    """The command that ran, as checkpoints and results record it (torchrun's form under it)."""
+    launcher = "python -m ddim_edu"
+    world = os.environ.get("WORLD_SIZE", "1")
+    if world != "1":
+        launcher = (
+            f"torchrun --nproc_per_node={os.environ.get('LOCAL_WORLD_SIZE', world)} -m ddim_edu"
         )
-        return 0
-    if args.command == "sweep":
-        try:
-            return _sweep(args)
-        except ValueError as err:
-            _report(err)
-            return 2
-    if args.command == "make-shapes":
-        from .data import make_shapes_folder
-
-        try:
-            folder = make_shapes_folder(args.out, n=args.n, size=args.size, seed=args.seed)
-        except ValueError as err:
-            print(f"error: {err}", file=sys.stderr)
-            return 2
-        print(f"wrote {args.n} images of {args.size}x{args.size} to {folder}")
-        return 0
-    if args.command == "demo":
-        from .demo import run_demo
-
-        if args.n < 2:
-            print("error: --n must be an integer >= 2", file=sys.stderr)
-            return 2
-        try:
-            run_demo(
-                args.out,
-                n=args.n,
-                steps=args.steps,
-                seed=args.seed,
-                spacing=args.spacing,
-                progress=not args.no_progress,
-            )
-        except ValueError as err:
-            print(f"error: {err}", file=sys.stderr)
-            return 2
-    return 0
+    return " ".join([launcher, *argv])
 
 
-def _train(args) -> int:
-    from pathlib import Path
+def exit_code(run: Callable[[], object]) -> int:
+    """Run a command and return its exit code: 0 when it finishes; for an input error
+    (ValueError, which includes the errors the ranks of a torchrun job agreed on) one line
+    ``error: ...`` on stderr and 2; for a loss that became NaN or infinite the same line and 1."""
+    from .train import NonFiniteLossError
 
-    from .train import NonFiniteLossError, TrainConfig, train
-
-    out = args.out or str(Path("runs") / Path(args.data).name)
     try:
-        cfg = TrainConfig(
-            data=args.data,
-            image_size=args.image_size,
-            channels=args.channels,
-            flip=args.flip,
-            schedule=args.schedule,
-            T=args.T,
-            prediction=args.prediction,
-            steps=args.steps,
-            batch_size=args.batch_size,
-            lr=args.lr,
-            warmup=args.warmup,
-            decay=args.decay,
-            weight_decay=args.weight_decay,
-            grad_clip=args.grad_clip,
-            ema_decay=args.ema_decay,
-            seed=args.seed,
-            width=args.width,
-            channel_mults=args.channel_mults,
-            res_blocks=args.res_blocks,
-            attention=not args.no_attention,
-            dropout=args.dropout,
-            conditional=args.conditional,
-            label_dropout=args.label_dropout,
-            out=out,
-            checkpoint_every=args.checkpoint_every,
-            device=args.device,
-            init_from=args.init_from,
-        )
-        launcher = "python -m ddim_edu"
-        if "WORLD_SIZE" in os.environ and os.environ["WORLD_SIZE"] != "1":
-            launcher = f"torchrun --nproc_per_node={os.environ.get('LOCAL_WORLD_SIZE', os.environ['WORLD_SIZE'])} -m ddim_edu"
-        train(cfg, progress=not args.no_progress, command=" ".join([launcher, *args.argv]))
+        run()
     except (ValueError, NonFiniteLossError) as err:
         _report(err)
         return 1 if isinstance(err, NonFiniteLossError) else 2
     return 0
-
-
-def _parse_etas(text: str) -> list[float | str]:
-    etas: list[float | str] = []
-    for v in text.split(","):
-        v = v.strip()
-        if v == "sigma_hat":
-            etas.append(v)
-            continue
-        try:
-            etas.append(float(v))
-        except ValueError:
-            raise ValueError(
-                f"--etas must be comma-separated numbers >= 0 or sigma_hat, got {text!r}"
-            ) from None
-    return etas
-
-
-def _sweep(args) -> int:
-    import json
-    from pathlib import Path
-
-    import torch
-
-    from . import distributed, pretrained
-    from .sweep import make_target, run_sweep
-    from .train import load_run, pick_device
-
-    etas = _parse_etas(args.etas)
-    ctx, dist_device = distributed.setup(args.device)
-    try:
-        device = dist_device if dist_device is not None else pick_device(args.device)
-
-        def load():
-            if args.run_dir:
-                model = load_run(args.run_dir)
-                train_cfg = json.loads((Path(args.run_dir) / "checkpoint.json").read_text())[
-                    "train"
-                ]
-                return model, f"run {args.run_dir} (step {model.step})", train_cfg
-            name = args.model or "digits"
-            model = pretrained.load(name)
-            if not hasattr(model, "schedule"):
-                raise ValueError(
-                    f"--model {name!r} is not a denoiser; choose one of the shipped denoisers"
-                )
-            return model, f"shipped {name}: {model.info['command']}", {"data": _shipped_data(name)}
-
-        model, model_name, train_cfg = distributed.attempt(ctx, "loading the model", load)
-        model = model.to(device)
-        data = args.data or train_cfg["data"]
-        target = distributed.attempt(
-            ctx,
-            f"loading data {data!r}",
-            lambda: make_target(
-                data,
-                image_size=train_cfg.get("image_size"),
-                channels=train_cfg.get("channels"),
-                n=args.samples,
-                seed=args.seed,
-                device=device,
-            ),
-        )
-        fast = args.fast == "on" or (args.fast == "auto" and device.type == "cuda")
-        if args.compile:
-            fast = {"compile": True}
-        command = " ".join(
-            (
-                [f"torchrun --nproc_per_node={ctx.world} -m ddim_edu"]
-                if ctx.enabled
-                else ["python -m ddim_edu"]
-            )
-            + args.argv
-        )
-        record = run_sweep(
-            model,
-            model.schedule,
-            target,
-            n=args.samples,
-            steps=args.steps,
-            etas=etas,
-            seed=args.seed,
-            spacing=args.spacing,
-            fast=fast,
-            batch=args.batch,
-            prediction=getattr(model, "prediction", "eps"),
-            device=device,
-            ctx=ctx,
-            progress=not args.no_progress,
-            command=command,
-            model_name=model_name,
-        )
-        if record is not None:
-            from .plotting import save_sweep_figure
-            from .sweep import GridResult
-
-            out = Path(args.out)
-            out.parent.mkdir(parents=True, exist_ok=True)
-            tmp = out.with_name(out.name + ".tmp")
-            tmp.write_text(json.dumps(record, indent=1))
-            tmp.replace(out)
-            g = record["grid"]
-            grid = GridResult(
-                **{
-                    k: g[k]
-                    for k in ("steps", "etas", "values", "seconds", "metric", "floor", "floor_std")
-                }
-            )
-            figure = save_sweep_figure(grid, record["meta"], out.with_suffix(".png"))
-            print(grid.table(digits=4))
-            print(f"checks: {json.dumps(record['checks'])}")
-            print(
-                f"wrote {out} and {figure} ({record['meta']['wall_s']} s, {ctx.world} process(es))"
-            )
-    except BaseException:
-        if ctx.enabled and torch.distributed.is_initialized():
-            torch.distributed.destroy_process_group()  # no barrier: the others may be stuck
-        raise
-    distributed.teardown(ctx)
-    return 0
-
-
-def _shipped_data(name: str) -> str:
-    return {
-        "digits": "digits",
-        "mlp_gmm": "gmm",
-        "mlp_moons": "moons",
-        "mlp_swissroll": "swissroll",
-    }.get(name, name)
 
 
 def _report(err: Exception) -> None:

@@ -9,12 +9,11 @@ data set and its accuracy on the held-out split is recorded with the weights:
 * ``mnist`` (28x28): the 8,000 training digits of ``data.mnist_split()``, with shifts of up to
   two pixels; held out: its 2,000 digits, which no denoiser of this project trains on either.
 
-Its 64-D penultimate layer is the feature space of the metrics (``metrics.DigitsQuality``).
+Its 64-D penultimate layer is the feature space of the metrics (``quality.DigitsQuality``).
 """
 
 from __future__ import annotations
 
-import json
 import sys
 import time
 from pathlib import Path
@@ -23,9 +22,9 @@ import torch
 import torch.nn.functional as F  # noqa: N812
 from tqdm.auto import tqdm
 
+from . import checkpoints
 from .data import digit_levels, digits_split, levels_to_unit, load_mnist
 from .models import ClassifierConfig, DigitClassifier, config_dict
-from .train import device_name
 
 # defaults
 STEPS = 3000  # optimizer steps
@@ -78,11 +77,8 @@ def train_classifier(
     command: str | None = None,
     data: str = "digits",
 ) -> dict:
-    """Train on ``data``'s training split, evaluate on its held-out split, save ``out``'s checkpoint."""
-    from safetensors.torch import save_file
-
-    from .pretrained import _write_atomic
-
+    """Train on ``data``'s training split, evaluate on its held-out split, save ``out``'s checkpoint
+    (``checkpoint.safetensors`` with tensors ``model.*``, and ``checkpoint.json``, both atomically)."""
     if data not in DATA:
         raise ValueError(f"data must be one of {', '.join(map(repr, DATA))}, got {data!r}")
     if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
@@ -115,15 +111,10 @@ def train_classifier(
         "loss": round(float(loss.detach()), 4),
         "step": steps,
         "wall_s": round(time.perf_counter() - start, 1),
-        "device": device_name(torch.device("cpu")),
+        "device": checkpoints.describe_device("cpu"),
         "command": command or " ".join(["python -m ddim_edu", *sys.argv[1:]]),
     }
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
     tensors = {f"model.{k}": v.contiguous() for k, v in model.state_dict().items()}
-    tmp = out / "checkpoint.safetensors.tmp"
-    save_file(tensors, str(tmp), metadata={k: json.dumps(v) for k, v in meta.items()})
-    tmp.replace(out / "checkpoint.safetensors")
-    _write_atomic(out / "checkpoint.json", json.dumps(meta, indent=1).encode())
+    checkpoints.write_checkpoint(out, tensors, meta)
     print(f"{model.summary()}: held-out accuracy {accuracy:.2%} on {len(y_test)} {data} digits")
     return meta

@@ -8,7 +8,8 @@ metadata names the exercise (``"exercise": "02.1"``) and which ends by asserting
 verdict (``assert check("02.1", sigma)``).
 It runs like any other cell. The build copies every notebook, clears all outputs, and replaces
 each solution cell by two cells: the exercise's skeleton from ``ddim_edu.exercises`` (signature,
-docstring, ``...`` where the student writes), tagged ``skeleton``, and the checker call, tagged
+docstring, ``...`` where the student writes; written out above its checker in the notebook's
+module, ``ddim_edu/exercises/nbNN.py``), tagged ``skeleton``, and the checker call, tagged
 ``check``. The output depends only on the instructor notebooks (no dates, no counters), so a test
 can tell whether the committed student notebooks are in sync.
 """

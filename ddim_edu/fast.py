@@ -31,17 +31,9 @@ from collections.abc import Sequence
 
 import torch
 
+from ._checks import _check_choice, _check_clip, _check_eta, _check_x
 from .forward import make_generator
-from .sampling import (
-    PREDICTIONS,
-    VARIANCES,
-    EpsModel,
-    _check_choice,
-    _check_clip,
-    _check_eta,
-    _check_x,
-    ddim_coefficients,
-)
+from .sampling import PREDICTIONS, VARIANCES, EpsModel, ddim_coefficients
 from .schedule import Schedule, check_timesteps
 
 AUTOCAST = {None: None, "bf16": torch.bfloat16, "fp16": torch.float16}

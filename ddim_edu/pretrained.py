@@ -11,7 +11,6 @@ from __future__ import annotations
 import datetime as _dt
 import hashlib
 import json
-import os
 from pathlib import Path
 
 import torch
@@ -19,9 +18,9 @@ from safetensors.torch import load as load_safetensors
 from safetensors.torch import save as save_safetensors
 from torch import nn
 
+from .checkpoints import CHECKPOINT, read_checkpoint_meta, write_atomic, write_json
 from .models import build_model
-from .schedule import get_schedule
-from .train import CHECKPOINT, read_checkpoint_meta
+from .schedule import schedule_from_dict
 
 WEIGHTS = Path(__file__).parent / "weights"
 MANIFEST = "manifest.json"
@@ -87,7 +86,7 @@ def load(name: str, device: str | torch.device = "cpu", folder: Path = WEIGHTS) 
         ) from None
     model.eval().requires_grad_(False).to(device)
     if "schedule" in entry:
-        model.schedule = get_schedule(entry["schedule"]["name"], entry["schedule"]["T"])
+        model.schedule = schedule_from_dict(entry["schedule"])
         model.prediction = entry.get("prediction", "eps")
     model.info = entry
     return model
@@ -102,8 +101,9 @@ def export(
 ) -> dict:
     """Copy a run's EMA (or raw) weights into ``folder`` as ``<name>.safetensors`` and record them.
 
-    The manifest entry keeps the run's config, command, device, wall time and final loss, and the
-    sha256 of the written file. Both files are written to temporary names and renamed.
+    The manifest entry keeps the run's config, its schedule with every parameter, command, device,
+    wall time and final loss, and the sha256 of the written file. Both files are written to
+    temporary names and renamed.
     """
     from safetensors.torch import load_file
 
@@ -130,26 +130,16 @@ def export(
     for key in ("schedule", "prediction", "data", "held_out_accuracy", "held_out_size", "chain"):
         if key in meta:
             entry[key] = meta[key]
+    if "schedule" in entry:  # in full, also from a checkpoint that saved only its name and T
+        entry["schedule"] = schedule_from_dict(entry["schedule"]).to_dict()
     if notes:
         entry.update(notes)
     data = save_safetensors(state, metadata={"name": name, "model": json.dumps(meta["model"])})
     entry["sha256"] = sha256(data)
     entry["size_bytes"] = len(data)
     folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    _write_atomic(folder / entry["file"], data)
+    write_atomic(folder / entry["file"], data)
     manifest = _manifest(folder)
     manifest[name] = entry
-    _write_atomic(
-        folder / MANIFEST, (json.dumps(manifest, indent=1, sort_keys=True) + "\n").encode()
-    )
+    write_json(folder / MANIFEST, manifest, sort_keys=True)
     return entry
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)

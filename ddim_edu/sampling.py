@@ -19,6 +19,7 @@ from typing import NamedTuple
 import torch
 from tqdm.auto import tqdm
 
+from ._checks import _check_choice, _check_clip, _check_eta, _check_noise, _check_x
 from .forward import (
     ddim_sigma,
     ddpm_posterior,
@@ -32,6 +33,7 @@ from .schedule import Schedule, check_timesteps, step_pairs
 EpsModel = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 PREDICTIONS = ("eps", "x0", "v")
 VARIANCES = ("eta", "sigma_hat")
+INVERSION_EVALUATES = ("end", "start")
 
 
 class Trajectory(NamedTuple):
@@ -69,67 +71,6 @@ def eta_label(eta: float | str, digits: int | None = None) -> str:
     if eta == "sigma_hat":
         return "σ̂"
     return f"{float(eta):g}" if digits is None else f"{float(eta):.{digits}f}"
-
-
-# --- argument checks (one place) -------------------------------------------------------------
-
-
-def _check_x(name: str, x: object) -> torch.Tensor:
-    if not isinstance(x, torch.Tensor):
-        raise ValueError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
-    if x.ndim < 1 or x.shape[0] < 1:
-        raise ValueError(
-            f"{name} must have a batch dimension with at least one row, got {tuple(x.shape)}"
-        )
-    if not x.is_floating_point():
-        raise ValueError(f"{name} must be a floating-point tensor, got dtype {x.dtype}")
-    if not torch.isfinite(x).all():
-        raise ValueError(f"{name} contains NaN or infinite values; it must be finite")
-    return x
-
-
-def _check_eta(eta: object) -> float:
-    if hasattr(eta, "item") and getattr(eta, "ndim", None) == 0:
-        eta = eta.item()  # a 0-d tensor or a NumPy scalar is a number too
-    if (
-        isinstance(eta, bool)
-        or not isinstance(eta, (int, float))
-        or not math.isfinite(eta)
-        or eta < 0
-    ):
-        raise ValueError(f"eta must be a finite number >= 0 (0 = DDIM, 1 = DDPM), got {eta!r}")
-    return float(eta)
-
-
-def _check_choice(name: str, value: object, accepted: Sequence[str]) -> str:
-    if value not in accepted:
-        raise ValueError(f"{name} must be one of {', '.join(map(repr, accepted))}, got {value!r}")
-    return value  # type: ignore[return-value]
-
-
-def _check_clip(clip: object) -> float | None:
-    if clip is None:
-        return None
-    if isinstance(clip, bool) or not isinstance(clip, (int, float)) or not clip > 0:
-        raise ValueError(
-            f"clip must be None or a number > 0 (x_0 is clamped to [-clip, clip]), got {clip!r}"
-        )
-    return float(clip)
-
-
-def _check_noise(noise: object, n_steps: int, like: torch.Tensor) -> list[torch.Tensor] | None:
-    if noise is None:
-        return None
-    noise = list(noise)  # type: ignore[call-overload]
-    if len(noise) != n_steps:
-        raise ValueError(f"noise must hold one tensor per step ({n_steps}), got {len(noise)}")
-    for z in noise:
-        if not isinstance(z, torch.Tensor) or z.shape != like.shape:
-            got = tuple(z.shape) if isinstance(z, torch.Tensor) else type(z).__name__
-            raise ValueError(
-                f"each noise tensor must have the shape of x_T {tuple(like.shape)}, got {got}"
-            )
-    return [z.to(device=like.device, dtype=like.dtype) for z in noise]
 
 
 # --- the pieces of one step -----------------------------------------------------------------
@@ -318,7 +259,7 @@ def ddpm_sample(
     x_T: torch.Tensor,  # noqa: N803
     schedule: Schedule,
     *,
-    variance: str = "posterior",
+    variance: str = "eta",
     clip: float | None = None,
     prediction: str = "eps",
     generator: torch.Generator | int | None = None,
@@ -328,13 +269,20 @@ def ddpm_sample(
 ) -> torch.Tensor | tuple[torch.Tensor, Trajectory]:
     """Ancestral DDPM sampling over all T steps (Ho et al. 2020, Algorithm 2).
 
-    Each step draws x_{t-1} ~ N(c0 x0_pred + ct x_t, var) with DDPM's posterior coefficients;
-    ``variance="posterior"`` uses beta-tilde (equal to DDIM with eta = 1, S = T), ``"beta"``
-    uses beta_t (equal to DDIM's "sigma_hat" with S = T). The last step adds no noise.
-    Other arguments as in ``ddim_sample``; ``noise`` holds T tensors.
+    Each step draws x_{t-1} ~ N(c0 x0_pred + ct x_t, var) with DDPM's posterior coefficients.
+    ``variance`` speaks the words of ``ddim_sample``: ``"eta"`` uses the posterior variance
+    beta-tilde, which is sigma_t(eta = 1) (so this equals ``ddim_sample(eta=1)`` with S = T);
+    ``"sigma_hat"`` uses beta_t (equal to ``ddim_sample(variance="sigma_hat")`` with S = T).
+    The last step adds no noise. Other arguments as in ``ddim_sample``; ``noise`` holds T tensors.
+
+    With ``clip`` the two samplers differ on purpose: the posterior mean c0 x0_pred + ct x_t uses
+    the clipped x_0 in both of its terms (as if eps were recomputed from it), while
+    ``ddim_sample`` clamps x_0 in the first term of eq. 12 and keeps the model's eps in the
+    direction term. Without clipping, or when no x_0 reaches the bound, they agree to float
+    rounding (tests/test_sampling.py).
     """
     x = _check_x("x_T", x_T)
-    variance = _check_choice("variance", variance, ("posterior", "beta"))
+    variance = _check_choice("variance", variance, VARIANCES)
     prediction = _check_choice("prediction", prediction, PREDICTIONS)
     clip = _check_clip(clip)
     gen = make_generator(generator)
@@ -350,7 +298,7 @@ def ddpm_sample(
         c0, ct, var = ddpm_posterior(a_t, a_prev)
         x = c0 * x0_pred + ct * x
         if t > 0:
-            std = math.sqrt(var) if variance == "posterior" else math.sqrt(float(schedule.betas[t]))
+            std = math.sqrt(var) if variance == "eta" else math.sqrt(float(schedule.betas[t]))
             z = zs[i] if zs is not None else draw_noise(x.shape, like=x, generator=gen)
             x = x + std * z
         if return_trajectory:
@@ -369,23 +317,42 @@ def ddim_invert(
     schedule: Schedule,
     timesteps: Sequence[int],
     *,
+    evaluate: str = "end",
     prediction: str = "eps",
     return_trajectory: bool = False,
     progress: bool = True,
 ) -> torch.Tensor | tuple[torch.Tensor, Trajectory]:
     """Encode x_0 into x_T by running the DDIM ODE (eta = 0) forwards in time (section 4.3).
 
-    ``timesteps`` is the same descending list that ``ddim_sample`` takes; it is walked upwards.
-    Each step is an explicit Euler step of eq. 14 in sigma = sqrt((1 - alpha_bar)/alpha_bar):
-    the model is evaluated at the level the step starts from (at the first step, x_0 itself is
-    evaluated at the smallest timestep, since no timestep has alpha_bar = 1). Decoding the result
-    with ``ddim_sample(..., eta=0)`` on the same timesteps reconstructs x_0 up to discretisation
-    error, which falls as S grows.
+    ``timesteps`` is the same descending list that ``ddim_sample`` takes; it is walked upwards,
+    each step going from one level to the next higher one with eq. 12 at eta = 0:
+
+        x_to = sqrt(alpha_bar_to) x0_pred + sqrt(1 - alpha_bar_to) eps,
+        x0_pred = (x_from - sqrt(1 - alpha_bar_from) eps) / sqrt(alpha_bar_from).
+
+    Which eps? The ODE needs eps at the point the step *starts* from, which is all one has:
+      - ``evaluate="start"``: eps_model(x_from, t_from), explicit Euler of eq. 14 in
+        sigma = sqrt((1 - alpha_bar)/alpha_bar) (at the first step x_0 itself is evaluated at the
+        smallest timestep, since no timestep has alpha_bar = 1).
+      - ``evaluate="end"`` (default): eps_model(x_from, t_to), the current point at the timestep
+        the step goes to, as in diffusers' ``DDIMInverseScheduler``. The decoder's step from t_to
+        down to t_from used eps_model(x_to, t_to); evaluating at t_to reproduces that call up to
+        the difference x_to - x_from, so each encoding step nearly undoes its decoding step.
+    Measured (uniform spacing, rms per coordinate; tests/test_sampling.py, notebook 06): encoding
+    real data and decoding it back, "end" reconstructs x_0 better, on the exact 2-D mixture
+    (``GaussianMixture.example_2d``, 2,000 points: 0.094 against 0.141 at S = 10, 0.031 against
+    0.041 at S = 50) and on the shipped 8x8 digits UNet (256 digits: 0.067 against 0.119 at
+    S = 10, 0.030 against 0.048 at S = 50). Decoding x_T and encoding the result, "end" recovers
+    x_T better on the mixture (0.30 against 0.48 at S = 10) but not on the digits UNet (0.89
+    against 0.80): the learned eps is not the exact one, and neither convention inverts it.
+    Decoding the result with ``ddim_sample(..., eta=0)`` on the same timesteps reconstructs x_0 up
+    to discretisation error, which falls as S grows.
 
     Returns x at ``timesteps[0]`` (and a Trajectory whose ``x`` runs from x_0 up to x_T).
     """
     x = _check_x("x_0", x_0)
     taus = check_timesteps(timesteps, schedule.T)
+    evaluate = _check_choice("evaluate", evaluate, INVERSION_EVALUATES)
     prediction = _check_choice("prediction", prediction, PREDICTIONS)
     ascending = taus[::-1]
     # (level the step starts from, timestep the model is evaluated at, level it lands on)
@@ -394,7 +361,7 @@ def ddim_invert(
     for t_from, t_to in tqdm(
         list(zip(starts, ascending, strict=True)), disable=not progress, leave=False
     ):
-        t_eval = max(t_from, ascending[0])
+        t_eval = t_to if evaluate == "end" else max(t_from, ascending[0])
         a_from = schedule.alpha_bar_at(t_from)
         a_eval = schedule.alpha_bar_at(t_eval)
         eps, _ = eps_and_x0(model_output(eps_model, x, t_eval), x, a_eval, prediction)

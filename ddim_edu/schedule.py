@@ -43,11 +43,15 @@ class Schedule:
     Attributes:
         betas: float64 tensor of shape (T,), beta_t for t = 0..T-1.
         name: a short description, e.g. ``"linear(1e-4, 0.02)"``.
+        params: the family and parameters that rebuild it, e.g. ``{"name": "linear",
+            "beta_start": 1e-4, "beta_end": 0.02}`` (set by ``linear_schedule`` and
+            ``cosine_schedule``); None for a schedule given only by its betas.
     Derived (float64, shape (T,)): ``alphas = 1 - betas``, ``alpha_bar = cumprod(alphas)``.
     """
 
     betas: torch.Tensor
     name: str = "custom"
+    params: dict | None = field(default=None, repr=False, compare=False)
     alphas: torch.Tensor = field(init=False, repr=False)
     alpha_bar: torch.Tensor = field(init=False, repr=False)
 
@@ -82,7 +86,19 @@ class Schedule:
         return self.alpha_bar / (1.0 - self.alpha_bar)
 
     def to_dict(self) -> dict:
-        return {"name": self.name, "T": self.T}
+        """Everything that defines this schedule, as JSON; saved with every model and checkpoint.
+
+        ``{"name": "linear", "T": 1000, "beta_start": 0.0001, "beta_end": 0.02}``,
+        ``{"name": "cosine", "T": 1000, "s": 0.008, "max_beta": 0.999}``, or, for a schedule
+        given only by its betas, ``{"name": "custom", "T": T, "betas": [...]}`` (python floats
+        hold float64 exactly, so the betas come back bit for bit). ``schedule_from_dict``
+        rebuilds the schedule from it.
+        """
+        if self.params is None:
+            return {"name": "custom", "T": self.T, "betas": self.betas.tolist()}
+        return {"name": self.params["name"], "T": self.T} | {
+            k: v for k, v in self.params.items() if k != "name"
+        }
 
 
 def linear_schedule(T: int = 1000, beta_start: float = 1e-4, beta_end: float = 0.02) -> Schedule:  # noqa: N803
@@ -93,7 +109,8 @@ def linear_schedule(T: int = 1000, beta_start: float = 1e-4, beta_end: float = 0
             f"need 0 < beta_start <= beta_end < 1, got beta_start={beta_start}, beta_end={beta_end}"
         )
     betas = torch.linspace(beta_start, beta_end, T, dtype=torch.float64)
-    return Schedule(betas, name=f"linear({beta_start:g}, {beta_end:g})")
+    params = {"name": "linear", "beta_start": float(beta_start), "beta_end": float(beta_end)}
+    return Schedule(betas, name=f"linear({beta_start:g}, {beta_end:g})", params=params)
 
 
 def cosine_schedule(T: int = 1000, s: float = 0.008, max_beta: float = 0.999) -> Schedule:  # noqa: N803
@@ -107,16 +124,54 @@ def cosine_schedule(T: int = 1000, s: float = 0.008, max_beta: float = 0.999) ->
     steps = torch.arange(T + 1, dtype=torch.float64) / T
     f = torch.cos((steps + s) / (1 + s) * math.pi / 2) ** 2
     betas = (1 - f[1:] / f[:-1]).clamp(min=1e-12, max=max_beta)
-    return Schedule(betas, name=f"cosine(s={s:g})")
+    params = {"name": "cosine", "s": float(s), "max_beta": float(max_beta)}
+    return Schedule(betas, name=f"cosine(s={s:g})", params=params)
 
 
-def get_schedule(name: str, T: int = 1000) -> Schedule:  # noqa: N803
-    """Look a schedule up by name: ``"linear"`` or ``"cosine"``."""
-    if name == "linear":
-        return linear_schedule(T)
-    if name == "cosine":
-        return cosine_schedule(T)
-    raise ValueError(f"schedule must be one of 'linear', 'cosine', got {name!r}")
+# the parameters of each named family (their defaults are those of the functions above)
+SCHEDULE_PARAMS = {"linear": ("beta_start", "beta_end"), "cosine": ("s", "max_beta")}
+
+
+def get_schedule(name: str, T: int = 1000, **params: float) -> Schedule:  # noqa: N803
+    """Look a schedule up by name, ``"linear"`` or ``"cosine"``, with optional parameters
+    (``get_schedule("linear", 1000, beta_end=0.03)``); those not given take their defaults."""
+    if name not in SCHEDULE_PARAMS:
+        raise ValueError(
+            f"schedule must be one of {', '.join(map(repr, SCHEDULE_PARAMS))}, got {name!r}"
+        )
+    unknown = sorted(set(params) - set(SCHEDULE_PARAMS[name]))
+    if unknown:
+        raise ValueError(
+            f"schedule {name!r} takes the parameters {', '.join(SCHEDULE_PARAMS[name])}, "
+            f"got {', '.join(unknown)}"
+        )
+    build = linear_schedule if name == "linear" else cosine_schedule
+    return build(T, **params)
+
+
+def schedule_from_dict(d: dict) -> Schedule:
+    """The schedule that ``Schedule.to_dict`` describes (as saved in checkpoints and manifests).
+
+    A dict without parameters, ``{"name": "linear", "T": 1000}`` (how checkpoints recorded
+    schedules before their parameters were saved), means that family's defaults.
+    """
+    if not isinstance(d, dict) or "name" not in d or "T" not in d:
+        raise ValueError(
+            f"schedule must be a dict with 'name' and 'T' (as Schedule.to_dict writes), got {d!r}"
+        )
+    params = {k: v for k, v in d.items() if k not in ("name", "T")}
+    if d["name"] != "custom":
+        return get_schedule(d["name"], d["T"], **params)
+    T = _check_int("schedule T", d["T"], 1)  # noqa: N806
+    if set(params) != {"betas"} or not isinstance(params["betas"], list):
+        raise ValueError(
+            f"a 'custom' schedule needs exactly a list 'betas' besides name and T, got {sorted(params)}"
+        )
+    if len(params["betas"]) != T:
+        raise ValueError(
+            f"a 'custom' schedule with T={T} needs {T} betas, got {len(params['betas'])}"
+        )
+    return Schedule(torch.tensor(params["betas"], dtype=torch.float64))
 
 
 def _round_half_up(x: float) -> int:
@@ -130,8 +185,14 @@ def timesteps(S: int, T: int = 1000, spacing: str = "uniform") -> list[int]:  # 
       - ``"uniform"``: tau_i = i * (T // S), i = 0..S-1, i.e. the first S entries of
         ``range(0, T, T // S)`` as in the paper's code. It starts at t = 0 but never reaches
         t = T - 1 unless S = T (a known pitfall: the sampler starts from a slightly noisy level).
+        When S does not divide T this module keeps exactly S steps, so the walk starts far below
+        T - 1 (S = 600: skip 1, from t = 599), whereas the authors' loop runs every entry of
+        ``range(0, T, T // S)`` (S = 600 there means 1,000 network calls). Use ``"linspace"`` or
+        ``"trailing"`` for such S; every spacing returns exactly S timesteps.
       - ``"quadratic"``: tau_i = floor(c i^2) with c = (T-1)/(S-1)^2 (appendix D.2), raised to i
-        where the parabola is flatter than one step, so all S values are distinct.
+        where the parabola is flatter than one step, so all S values are distinct. It ends at
+        T - 1; the authors' code (their CIFAR10 setting) ends at int(0.8 T) instead, from
+        ``linspace(0, sqrt(0.8 T), S) ** 2``.
       - ``"trailing"``: round(T - k T/S) - 1 for k = 0..S-1; always starts at T - 1.
       - ``"linspace"``: round(linspace(0, T-1, S)); contains both 0 and T - 1.
 

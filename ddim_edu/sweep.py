@@ -8,8 +8,6 @@ the sampler's, not the luck of the draw.
 from __future__ import annotations
 
 import datetime as _dt
-import os
-import platform
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -18,6 +16,8 @@ from dataclasses import asdict, dataclass, field
 import torch
 from tqdm.auto import tqdm
 
+from . import schedule as _schedule
+from .checkpoints import describe_device
 from .fast import FastSampler
 from .sampling import EpsModel, ddim_sample, eta_label, eta_options  # noqa: F401 (re-exported)
 from .schedule import Schedule, timesteps
@@ -126,14 +126,11 @@ def check_grid(steps: Sequence[int], etas: Sequence[float | str], T: int, spacin
             raise ValueError(f"eta must be a finite number >= 0 or 'sigma_hat', got {eta!r}")
 
 
-def run_metadata(command: str) -> dict:
-    """Where and when a result was computed: device, date, command, versions."""
-    if torch.cuda.is_available():
-        device = torch.cuda.get_device_name(0)
-    else:
-        device = f"CPU: {platform.processor() or platform.machine()}, {os.cpu_count()} cores"
+def run_metadata(command: str, device: str | torch.device | None = None) -> dict:
+    """Where and when a result was computed: device (``checkpoints.describe_device``; None: the
+    first GPU if there is one, else the CPU), date, command, versions."""
     return {
-        "device": device,
+        "device": describe_device(device),
         "date": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "command": command,
         "python": sys.version.split()[0],
@@ -193,7 +190,8 @@ def make_target(
     """The metric of a data set: digits-FID for the digits, MNIST-FID for MNIST, patch-SWD for an
     image folder, the sliced Wasserstein distance for the 2-D sets (against ``n`` fresh points)."""
     from .data import TWO_D, get_dataset, load_image_folder
-    from .metrics import DigitsQuality, ImageQuality, noise_floor, sliced_wasserstein
+    from .metrics import noise_floor, sliced_wasserstein
+    from .quality import DigitsQuality, ImageQuality
 
     if data in ("digits", "mnist"):
         quality = DigitsQuality(device=device, data=data)
@@ -376,7 +374,7 @@ def run_sweep(
     extras = {k: matrix(k) for k in results[0] if k not in ("value", "seconds")}
     sampler = "ddim_edu.fast.FastSampler" if fast else "ddim_edu.sampling.ddim_sample"
     return {
-        "meta": run_metadata(command)
+        "meta": run_metadata(command, device)
         | {
             "n_per_cell": n,
             "seed": seed,
@@ -405,3 +403,188 @@ def load_results(path) -> tuple[GridResult, dict]:
     g = record["grid"]
     keys = ("steps", "etas", "values", "seconds", "metric", "floor", "floor_std")
     return GridResult(**{k: g.get(k) for k in keys}, meta=g.get("meta", {})), record["meta"]
+
+
+FAST_MODES = ("auto", "on", "off")  # the sweep command's --fast: auto = on a GPU only
+
+
+@dataclass
+class SweepConfig:
+    """The options of ``python -m ddim_edu sweep``; each field with ``metadata["help"]`` is one
+    (``--run-dir`` for ``run_dir``), generated from it. ``etas`` may be given as the command
+    line's text ("0,1,sigma_hat")."""
+
+    model: str | None = field(
+        default=None,
+        metadata={
+            "help": "a shipped model by name (default: digits when --run-dir is not given)",
+            "group": "model",
+        },
+    )
+    run_dir: str | None = field(
+        default=None,
+        metadata={"help": "a training run folder (its checkpoint's EMA weights)", "group": "model"},
+    )
+    data: str | None = field(
+        default=None,
+        metadata={
+            "help": "data to compare with: digits, mnist, gmm, moons, swissroll or an image folder "
+            "(default: the data the model was trained on)"
+        },
+    )
+    samples: int = field(default=1000, metadata={"help": "samples per cell"})
+    steps: tuple[int, ...] = field(default=S_GRID, metadata={"help": "comma-separated S values"})
+    etas: tuple[float | str, ...] = field(
+        default=ETA_GRID,
+        metadata={
+            "help": "comma-separated eta values; sigma_hat is DDPM's larger variance",
+            "type": str,  # parsed by parse_etas, whose error names --etas
+        },
+    )
+    seed: int = field(default=0, metadata={"help": "seed of x_T and of the noise"})
+    spacing: str = field(
+        default="uniform",
+        metadata={
+            "help": "timestep spacing; uniform is the paper's",
+            "choices": _schedule.SPACINGS,
+        },
+    )
+    batch: int | None = field(
+        default=None,
+        metadata={"help": "sample a cell in chunks of this many (default: all at once)"},
+    )
+    fast: str = field(
+        default="auto",
+        metadata={
+            "help": "sample with ddim_edu.fast.FastSampler (default: auto, on a GPU only)",
+            "choices": FAST_MODES,
+        },
+    )
+    device: str = field(default="auto", metadata={"help": "auto, cpu, cuda, cuda:N or mps"})
+    compile: bool = field(
+        default=False,
+        metadata={
+            "help": "fast sampler with the network run through torch.compile (pays off for long "
+            "GPU sweeps)"
+        },
+    )
+    out: str = field(
+        default="runs/sweep.json",
+        metadata={"help": "results file; the heat map is written next to it as .png"},
+    )
+
+    def __post_init__(self) -> None:
+        if self.model is not None and self.run_dir is not None:
+            raise ValueError("give --model or --run-dir, not both")
+        self.steps = tuple(self.steps)
+        self.etas = parse_etas(self.etas) if isinstance(self.etas, str) else tuple(self.etas)
+
+
+def parse_etas(text: str) -> tuple[float | str, ...]:
+    """The etas of a command line: ``"0,0.5,sigma_hat"`` -> ``(0.0, 0.5, "sigma_hat")``.
+
+    Their ranges are checked with the rest of the grid, by ``check_grid``."""
+    etas: list[float | str] = []
+    for v in text.split(","):
+        v = v.strip()
+        if v == "sigma_hat":
+            etas.append(v)
+            continue
+        try:
+            etas.append(float(v))
+        except ValueError:
+            raise ValueError(
+                f"--etas must be comma-separated numbers >= 0 or sigma_hat, got {text!r}"
+            ) from None
+    return tuple(etas)
+
+
+def run_sweep_command(cfg: SweepConfig, *, command: str = "", progress: bool = True) -> dict | None:
+    """``python -m ddim_edu sweep``: load the model (``cfg.model`` or ``cfg.run_dir``) and its
+    data's metric, run the grid (split across processes under torchrun), and on rank 0 write the
+    results file ``cfg.out`` (atomically) and its heat map, and print the table.
+
+    Returns the record on rank 0, None on the other ranks."""
+    import json
+    from pathlib import Path
+
+    from . import distributed, pretrained
+    from .checkpoints import write_json
+    from .train import load_run, pick_device
+
+    ctx, dist_device = distributed.setup(cfg.device)
+    try:
+        device = dist_device if dist_device is not None else pick_device(cfg.device)
+
+        def load():
+            if cfg.run_dir:
+                model = load_run(cfg.run_dir)
+                meta = json.loads((Path(cfg.run_dir) / "checkpoint.json").read_text())
+                return model, f"run {cfg.run_dir} (step {model.step})", meta["train"]
+            name = cfg.model or "digits"
+            model = pretrained.load(name)
+            if not hasattr(model, "schedule"):
+                raise ValueError(
+                    f"--model {name!r} is not a denoiser; choose one of the shipped denoisers"
+                )
+            return model, f"shipped {name}: {model.info['command']}", {"data": _shipped_data(name)}
+
+        model, model_name, train_cfg = distributed.attempt(ctx, "loading the model", load)
+        model = model.to(device)
+        data = cfg.data or train_cfg["data"]
+        target = distributed.attempt(
+            ctx,
+            f"loading data {data!r}",
+            lambda: make_target(
+                data,
+                image_size=train_cfg.get("image_size"),
+                channels=train_cfg.get("channels"),
+                n=cfg.samples,
+                seed=cfg.seed,
+                device=device,
+            ),
+        )
+        fast = cfg.fast == "on" or (cfg.fast == "auto" and device.type == "cuda")
+        record = run_sweep(
+            model,
+            model.schedule,
+            target,
+            n=cfg.samples,
+            steps=cfg.steps,
+            etas=cfg.etas,
+            seed=cfg.seed,
+            spacing=cfg.spacing,
+            fast={"compile": True} if cfg.compile else fast,
+            batch=cfg.batch,
+            prediction=getattr(model, "prediction", "eps"),
+            device=device,
+            ctx=ctx,
+            progress=progress,
+            command=command,
+            model_name=model_name,
+        )
+        if record is not None:
+            from .plotting import save_sweep_figure
+
+            out = write_json(cfg.out, record)
+            grid, meta = load_results(out)
+            figure = save_sweep_figure(grid, meta, out.with_suffix(".png"))
+            print(grid.table(digits=4))
+            print(f"checks: {json.dumps(record['checks'])}")
+            print(f"wrote {out} and {figure} ({meta['wall_s']} s, {ctx.world} process(es))")
+    except BaseException:
+        if ctx.enabled and torch.distributed.is_initialized():
+            torch.distributed.destroy_process_group()  # no barrier: the others may be stuck
+        raise
+    distributed.teardown(ctx)
+    return record
+
+
+def _shipped_data(name: str) -> str:
+    """The data a shipped denoiser was trained on (its metric's data)."""
+    return {
+        "digits": "digits",
+        "mlp_gmm": "gmm",
+        "mlp_moons": "moons",
+        "mlp_swissroll": "swissroll",
+    }.get(name, name)

@@ -7,81 +7,193 @@ DDPM loss plus a constant, so one network trained with the unweighted ("simple")
 
 serves every eta at sampling time, without retraining.
 
-Checkpoints: ``<out>/checkpoint.safetensors`` holds model, EMA and optimizer tensors and, in its
-metadata, the configs, the step and the wall time; ``<out>/checkpoint.json`` repeats the metadata
-for people. Each file is written to a temporary name and renamed, so an interrupted run always
-leaves the last good checkpoint. Every step draws its batch, timesteps and noise from a generator
-seeded by (seed, step), so a resumed run takes exactly the path an uninterrupted one would.
+Checkpoints (``ddim_edu.checkpoints``): ``<out>/checkpoint.safetensors`` holds model, EMA and
+optimizer tensors and, in its metadata, the configs, the schedule with all its parameters, the step
+and the wall time; ``<out>/checkpoint.json`` repeats the metadata for people. Each file is written
+to a temporary name and renamed, so an interrupted run always leaves the last good checkpoint.
+Every step draws its batch, timesteps and noise from a generator seeded by (seed, step), so a
+resumed run takes exactly the path an uninterrupted one would.
+
+``_train`` reads as the loop; its parts are ``_resume`` (read the checkpoint, restore the state),
+``_train_step`` (one optimizer step and the EMA) and ``_log_and_save``.
 """
 
 from __future__ import annotations
 
 import copy
-import json
 import math
-import os
 import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
-from safetensors.torch import load_file, safe_open, save_file
 from torch import nn
 from tqdm.auto import tqdm
 
 from . import distributed
-from .data import Dataset, get_dataset
-from .models import NULL_CLASS, MLPConfig, MLPDenoiser, UNet, UNetConfig, build_model, config_dict
-from .sampling import PREDICTIONS
-from .schedule import Schedule, get_schedule
 
-CHECKPOINT = "checkpoint.safetensors"
-FORMAT = "ddim-edu-checkpoint/1"
+# the checkpoint format lives in ddim_edu.checkpoints; these names stay importable from here
+from .checkpoints import (  # noqa: F401
+    CHECKPOINT,
+    FORMAT,
+    describe_device,
+    load_checkpoint,
+    load_run,
+    read_checkpoint_meta,
+    save_checkpoint,
+)
+from .checkpoints import describe_device as device_name  # noqa: F401
+from .data import Dataset, get_dataset
+from .models import NULL_CLASS, MLPConfig, MLPDenoiser, UNet, UNetConfig, config_dict
+from .sampling import PREDICTIONS
+from .schedule import SCHEDULE_PARAMS, Schedule, get_schedule
 
 
 @dataclass
 class TrainConfig:
+    """The options of a training run; each field with ``metadata["help"]`` is an option of
+    ``python -m ddim_edu train`` (``--batch-size`` for ``batch_size``), generated from it."""
+
     # data and schedule
-    data: str = "digits"  # digits | mnist | gmm | moons | swissroll | path of an image folder
-    image_size: int | None = None  # resize folder images to this size (None: keep)
-    channels: int | None = None  # folder images: 1 or 3 (None: automatic)
-    flip: bool = False  # folder images: random left-right mirroring
-    schedule: str = "linear"  # linear | cosine
-    T: int = 1000  # diffusion steps
-    prediction: str = "eps"  # what the network predicts: eps | x0 | v
+    data: str = field(
+        default="digits",
+        metadata={
+            "help": "digits (8x8 handwritten digits), mnist (28x28 MNIST digits, the 8,000 of the "
+            "training split), gmm, moons, swissroll (2-D points), or the path of a folder of "
+            "PNG/JPEG images"
+        },
+    )
+    image_size: int | None = field(
+        default=None, metadata={"help": "image folders: resize to this square size (default: keep)"}
+    )
+    channels: int | None = field(
+        default=None,
+        metadata={
+            "help": "image folders: 1 (gray) or 3 (RGB) (default: automatic)",
+            "choices": (1, 3),
+        },
+    )
+    flip: bool = field(
+        default=False,
+        metadata={
+            "help": "image folders: mirror each training image left-right with probability 1/2 "
+            "(for content without handedness, e.g. photographs; refused for digits)"
+        },
+    )
+    schedule: str = field(
+        default="linear", metadata={"help": "beta schedule", "choices": tuple(SCHEDULE_PARAMS)}
+    )
+    T: int = field(default=1000, metadata={"help": "diffusion steps T"})
+    beta_start: float | None = field(
+        default=None, metadata={"help": "linear schedule: beta at the first step (default: 1e-4)"}
+    )
+    beta_end: float | None = field(
+        default=None, metadata={"help": "linear schedule: beta at the last step (default: 0.02)"}
+    )
+    cosine_s: float | None = field(
+        default=None, metadata={"help": "cosine schedule: the offset s (default: 0.008)"}
+    )
+    prediction: str = field(
+        default="eps",
+        metadata={"help": "what the network predicts (its target)", "choices": PREDICTIONS},
+    )
     # optimisation
-    steps: int = 20_000  # optimizer steps in total (a resumed run continues up to this)
-    batch_size: int = 128  # examples per step
-    lr: float = 1e-3  # AdamW peak learning rate
-    warmup: int = 200  # linear warm-up steps
-    decay: int = (
-        0  # linear decay of the learning rate to 0 over the last `decay` steps (0: constant)
+    steps: int = field(
+        default=20_000,
+        metadata={"help": "optimizer steps in total (a resumed run continues up to this)"},
     )
-    weight_decay: float = 0.0  # AdamW weight decay
-    grad_clip: float = 1.0  # max gradient norm
-    ema_decay: float = 0.999  # EMA of the weights, used for sampling
-    seed: int = 0  # seeds initialisation, batches, timesteps and noise
+    batch_size: int = field(
+        default=128,
+        metadata={"help": "examples per step (under torchrun: the global batch of all processes)"},
+    )
+    lr: float = field(default=1e-3, metadata={"help": "AdamW peak learning rate"})
+    warmup: int = field(default=200, metadata={"help": "linear learning-rate warm-up steps"})
+    decay: int = field(
+        default=0,
+        metadata={
+            "help": "decay the learning rate linearly to 0 over the last DECAY steps "
+            "(default: 0, constant)"
+        },
+    )
+    weight_decay: float = field(default=0.0, metadata={"help": "AdamW weight decay"})
+    grad_clip: float = field(default=1.0, metadata={"help": "max gradient norm"})
+    ema_decay: float = field(
+        default=0.999, metadata={"help": "EMA decay of the weights used for sampling"}
+    )
+    seed: int = field(
+        default=0, metadata={"help": "seed of initialisation, batches, timesteps and noise"}
+    )
     # model (UNet for images, MLP for 2-D points)
-    width: int = 32  # UNet base channels / MLP hidden width
-    channel_mults: tuple[int, ...] = (1, 2)  # UNet: channel multiplier per resolution
-    res_blocks: int = 2  # UNet: residual blocks per resolution; MLP: residual blocks
-    attention: bool = True  # UNet: self-attention at the lowest resolution
-    dropout: float = 0.0  # UNet: dropout inside the residual blocks (regularises small data sets)
-    conditional: bool = False  # UNet: class-conditional (labelled data: mnist)
-    label_dropout: float = 0.1  # conditional: probability of training a label as "no class"
-    # bookkeeping
-    out: str = "runs/digits"  # checkpoint folder
-    checkpoint_every: int = 1000  # steps between checkpoints (and at the end)
-    log_every: int = 50  # steps between loss records
-    device: str = "auto"  # auto | cpu | cuda | mps
-    init_from: str | None = (
-        None  # start from shipped weights (a name, e.g. mnist) or a .safetensors
+    width: int = field(default=32, metadata={"help": "UNet base channels or MLP hidden width"})
+    channel_mults: tuple[int, ...] = field(
+        default=(1, 2),
+        metadata={"help": "UNet channel multipliers, one per resolution, comma-separated"},
     )
-    extra: dict = field(default_factory=dict)  # free-form notes stored with the checkpoint
+    res_blocks: int = field(
+        default=2, metadata={"help": "UNet: residual blocks per resolution; MLP: residual blocks"}
+    )
+    attention: bool = field(
+        default=True, metadata={"help": "UNet: self-attention at the lowest resolution"}
+    )
+    dropout: float = field(
+        default=0.0,
+        metadata={
+            "help": "UNet: dropout inside the residual blocks, in [0, 1) (regularises small "
+            "data sets)"
+        },
+    )
+    conditional: bool = field(
+        default=False,
+        metadata={
+            "help": "class-conditional UNet with a learned 'no class' entry (labelled data: mnist)"
+        },
+    )
+    label_dropout: float = field(
+        default=0.1,
+        metadata={
+            "help": "conditional: probability of training a label as 'no class', for "
+            "classifier-free guidance"
+        },
+    )
+    # bookkeeping
+    out: str | None = field(
+        default=None,
+        metadata={"help": "checkpoint folder (default: runs/<name of the data>, e.g. runs/digits)"},
+    )
+    checkpoint_every: int = field(
+        default=1000, metadata={"help": "steps between checkpoints (and one at the end)"}
+    )
+    log_every: int = field(default=50, metadata={"help": "steps between loss records"})
+    device: str = field(default="auto", metadata={"help": "auto, cpu, cuda, cuda:N or mps"})
+    init_from: str | None = field(
+        default=None,
+        metadata={
+            "help": "start from trained weights instead of a random initialisation: a shipped "
+            "model's name (e.g. mnist) or an exported .safetensors file; the model options must "
+            "match, and the checkpoint and a later export record the chain of commands"
+        },
+    )
+    # free-form notes stored with the checkpoint (no help: not a command-line option)
+    extra: dict = field(default_factory=dict)
+
+    def schedule_params(self) -> dict:
+        """The schedule parameters this run sets (the others take the schedule's defaults)."""
+        given = {"beta_start": self.beta_start, "beta_end": self.beta_end, "s": self.cosine_s}
+        params = {k: v for k, v in given.items() if v is not None}
+        for k in params:
+            if k not in SCHEDULE_PARAMS[self.schedule]:
+                flag = "--cosine-s" if k == "s" else "--" + k.replace("_", "-")
+                raise ValueError(
+                    f"{flag} does not apply to the {self.schedule!r} schedule (it takes "
+                    f"{', '.join(SCHEDULE_PARAMS[self.schedule])})"
+                )
+        return params
 
     def __post_init__(self) -> None:
         self.channel_mults = tuple(self.channel_mults)
+        if self.out is None:
+            self.out = str(Path("runs") / Path(self.data).name)
         for name in ("steps", "batch_size", "T", "checkpoint_every", "log_every"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
@@ -111,6 +223,11 @@ class TrainConfig:
             raise ValueError(f"label_dropout must lie in [0, 1), got {self.label_dropout}")
         if not 0 <= self.ema_decay < 1:
             raise ValueError(f"ema_decay must lie in [0, 1), got {self.ema_decay}")
+        if self.schedule not in SCHEDULE_PARAMS:
+            raise ValueError(
+                f"schedule must be one of {', '.join(map(repr, SCHEDULE_PARAMS))}, got {self.schedule!r}"
+            )
+        self.schedule_params()  # a parameter of another schedule is refused here, by its flag
         if self.prediction not in PREDICTIONS:
             raise ValueError(
                 f"prediction must be one of {', '.join(map(repr, PREDICTIONS))}, got {self.prediction!r}"
@@ -256,83 +373,21 @@ def diffusion_loss(
     return torch.mean((model(x_t, t, *extra) - target) ** 2)
 
 
-# --- checkpoints -------------------------------------------------------------------------------
-
-
-def _atomic_write(path: Path, write) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    write(tmp)
-    with open(tmp, "rb") as f:
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-
-
-def save_checkpoint(out: Path, model, ema, optimizer, meta: dict) -> None:
-    """Write model, EMA and optimizer state plus ``meta`` atomically into ``out``."""
-    tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    tensors |= {f"ema.{k}": v.detach().cpu().contiguous() for k, v in ema.state_dict().items()}
-    for i, state in optimizer.state_dict()["state"].items():
-        for k, v in state.items():
-            tensors[f"optim.{i}.{k}"] = torch.as_tensor(v).detach().cpu().contiguous()
-    meta = {**meta, "format": FORMAT}
-    out.mkdir(parents=True, exist_ok=True)
-    metadata = {k: json.dumps(v) for k, v in meta.items()}
-    _atomic_write(out / CHECKPOINT, lambda p: save_file(tensors, str(p), metadata=metadata))
-    _atomic_write(out / "checkpoint.json", lambda p: p.write_text(json.dumps(meta, indent=1)))
-
-
-def read_checkpoint_meta(path: str | Path) -> dict:
-    """The metadata of a checkpoint or exported weights file (no tensors are read)."""
-    path = Path(path)
-    try:
-        with safe_open(str(path), framework="pt") as f:
-            raw = f.metadata() or {}
-    except Exception as err:  # safetensors raises its own error types for corrupt headers
-        raise ValueError(
-            f"checkpoint {str(path)!r} is not a readable safetensors file: {err}"
-        ) from None
-    try:
-        return {k: json.loads(v) for k, v in raw.items()}
-    except json.JSONDecodeError as err:
-        raise ValueError(f"checkpoint {str(path)!r} has corrupt metadata: {err}") from None
-
-
-def load_checkpoint(out: Path, model, ema, optimizer, expected: dict | None = None) -> dict:
-    """Restore the three states from ``out``; the checkpoint's model config must match the model's,
-    and each entry of ``expected`` (e.g. the run's schedule and prediction) the checkpoint's own:
-    resuming with another objective would go on training the old weights on a new target."""
-    path = out / CHECKPOINT
-    meta = read_checkpoint_meta(path)
-    if meta.get("model") != config_dict(model):
-        raise ValueError(
-            f"model config does not match checkpoint {str(path)!r}: checkpoint has {meta.get('model')}, "
-            f"this run builds {config_dict(model)}; use another --out or the same model options"
-        )
-    for key, want in (expected or {}).items():
-        if key in meta and meta[key] != want:
-            raise ValueError(
-                f"{key} does not match checkpoint {str(path)!r}: checkpoint has {meta[key]!r}, "
-                f"this run asks for {want!r}; use another --out or the checkpoint's {key}"
-            )
-    tensors = load_file(str(path))
-    model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
-    ema.load_state_dict({k[4:]: v for k, v in tensors.items() if k.startswith("ema.")})
-    state: dict[int, dict] = {}
-    for k, v in tensors.items():
-        if k.startswith("optim."):
-            _, i, name = k.split(".", 2)
-            state.setdefault(int(i), {})[name] = v
-    sd = optimizer.state_dict()
-    sd["state"] = state
-    optimizer.load_state_dict(sd)
-    return meta
-
-
 # --- the loop ---------------------------------------------------------------------------------------
 
 
-def train(cfg: TrainConfig, progress: bool = True, command: str | None = None) -> dict:
+def train(
+    cfg: TrainConfig,
+    progress: bool = True,
+    command: str | None = None,
+    schedule: Schedule | None = None,
+) -> dict:
     """Train (or resume) a denoiser as ``cfg`` says; returns the final checkpoint metadata.
+
+    ``schedule``: train with this schedule instead of ``get_schedule(cfg.schedule, cfg.T)``, e.g.
+    ``linear_schedule(beta_end=0.03)``. Every parameter of it is saved with the checkpoint, so the
+    model comes back with it (``load_run``, ``pretrained.export``), and resuming the run with any
+    other schedule is refused.
 
     Under ``torchrun --nproc_per_node=N`` the model is wrapped in DistributedDataParallel (NCCL on
     CUDA, gloo on the CPU). ``cfg.batch_size`` stays the *global* batch: every rank draws the
@@ -344,7 +399,7 @@ def train(cfg: TrainConfig, progress: bool = True, command: str | None = None) -
     """
     ctx, dist_device = distributed.setup(cfg.device)
     try:
-        return _train(cfg, ctx, dist_device, progress, command)
+        return _train(cfg, ctx, dist_device, progress, command, schedule)
     finally:
         if ctx.enabled:
             import torch.distributed as dist
@@ -353,7 +408,7 @@ def train(cfg: TrainConfig, progress: bool = True, command: str | None = None) -
                 dist.destroy_process_group()
 
 
-def _train(cfg, ctx, dist_device, progress: bool, command: str | None) -> dict:
+def _train(cfg, ctx, dist_device, progress: bool, command: str | None, schedule) -> dict:
     out = Path(cfg.out)
     device = dist_device if dist_device is not None else pick_device(cfg.device)
     rows = distributed.shard(ctx, cfg.batch_size)
@@ -364,7 +419,8 @@ def _train(cfg, ctx, dist_device, progress: bool, command: str | None) -> dict:
             cfg.data, image_size=cfg.image_size, channels=cfg.channels, flip=cfg.flip
         ),
     )
-    schedule = get_schedule(cfg.schedule, cfg.T)
+    if schedule is None:
+        schedule = get_schedule(cfg.schedule, cfg.T, **cfg.schedule_params())
     torch.manual_seed(cfg.seed)
     model = make_model(cfg, data)
     chain = initialise_from(model, cfg.init_from) if cfg.init_from else []
@@ -376,18 +432,17 @@ def _train(cfg, ctx, dist_device, progress: bool, command: str | None) -> dict:
         weight_decay=cfg.weight_decay,
         fused=device.type == "cuda" or None,  # one kernel for the whole update on a GPU
     )
-
     meta = {
         "model": config_dict(model),
         "train": {k: v for k, v in asdict(cfg).items()},
-        "schedule": {"name": cfg.schedule, "T": cfg.T},
+        "schedule": schedule.to_dict(),
         "prediction": cfg.prediction,
         "data": data.describe(),
         "step": 0,
         "wall_s": 0.0,
         "loss": None,
         "history": [],
-        "device": device_name(device)
+        "device": describe_device(device)
         + (f" x {ctx.world} processes ({ctx.backend})" if ctx.enabled else ""),
         "world_size": ctx.world,
         "command": command or " ".join(["python -m ddim_edu", *sys.argv[1:]]),
@@ -395,18 +450,75 @@ def _train(cfg, ctx, dist_device, progress: bool, command: str | None) -> dict:
     if chain:
         meta["chain"] = chain
 
-    # Resume: rank 0 reads the checkpoint (only it needs to see the run folder) and hands the
-    # step, model and optimizer state to the others; an unreadable or mismatched checkpoint is
-    # reported on every rank.
-    def read_saved():
+    expected = {k: meta[k] for k in ("schedule", "prediction")}
+    saved = _resume(ctx, out, model, ema, optimizer, expected)
+    if saved is not None:
+        meta.update(saved)
+        if meta["step"] >= cfg.steps:
+            if ctx.main:
+                print(
+                    f"{out / CHECKPOINT} is already at step {meta['step']} >= steps={cfg.steps}; nothing to do"
+                )
+            return meta
+        if ctx.main:
+            print(f"resuming from step {meta['step']} of {out / CHECKPOINT}")
+    if ctx.main:
+        print(f"{model.summary()} on {meta['device']}; data {data.describe()}")
+
+    if ctx.enabled:
+        # a different dropout stream per rank (with dropout > 0 the ranks differ from one process)
+        torch.manual_seed(cfg.seed * 1_000_003 + 7919 * ctx.rank + meta["step"])
+        from torch.nn.parallel import DistributedDataParallel
+
+        net = DistributedDataParallel(
+            model, device_ids=[device.index] if device.type == "cuda" else None
+        )
+    else:
+        net = model
+    model.train()
+    start_step = meta["step"]
+    started = time.perf_counter() - meta["wall_s"]  # the clock's reading at wall time 0
+    losses = _LossLog(device)
+    bar = tqdm(
+        range(start_step, cfg.steps),
+        initial=start_step,
+        total=cfg.steps,
+        disable=not progress or not ctx.main,
+    )
+    for step in bar:
+        loss = _train_step(cfg, step, data, rows, net, model, ema, optimizer, schedule, ctx)
+        losses.add(step, loss)
+        _log_and_save(cfg, ctx, step + 1, losses, meta, bar, started, out, model, ema, optimizer)
+    bar.close()
+    if ctx.enabled:
+        import torch.distributed as dist
+
+        dist.barrier()  # every rank returns after rank 0 wrote the final checkpoint
+    if ctx.main:
+        print(
+            f"step {meta['step']}: loss {meta['loss']:.4f}, {meta['wall_s']:.0f} s in all; saved {out / CHECKPOINT}"
+        )
+    return meta
+
+
+def _resume(ctx, out: Path, model, ema, optimizer, expected: dict) -> dict | None:
+    """Restore model, EMA and optimizer from ``out``'s checkpoint when there is one, and return its
+    step, wall time, loss and history (None for a fresh run).
+
+    ``expected``: the run's schedule and prediction, which the checkpoint's must equal. Rank 0
+    reads the checkpoint (only it needs to see the run folder) and hands the step, model and
+    optimizer state to the others; an unreadable or mismatched checkpoint is reported on every
+    rank.
+    """
+
+    def read() -> dict | None:
         if not (out / CHECKPOINT).exists():
             return None
-        expected = {k: meta[k] for k in ("schedule", "prediction")}
         saved = load_checkpoint(out, model, ema, optimizer, expected)
         return {k: saved[k] for k in ("step", "wall_s", "loss", "history") if k in saved}
 
     saved = distributed.attempt(
-        ctx, f"resuming from {out / CHECKPOINT}", read_saved if ctx.main else lambda: None
+        ctx, f"resuming from {out / CHECKPOINT}", read if ctx.main else lambda: None
     )
     if ctx.enabled:
         state = distributed.broadcast(
@@ -423,125 +535,116 @@ def _train(cfg, ctx, dist_device, progress: bool, command: str | None) -> dict:
             saved = state["meta"]
             model.load_state_dict(state["model"])
             optimizer.load_state_dict(state["optim"])
-    if saved is not None:
-        meta.update(saved)
-        if meta["step"] >= cfg.steps:
-            if ctx.main:
-                print(
-                    f"{out / CHECKPOINT} is already at step {meta['step']} >= steps={cfg.steps}; nothing to do"
-                )
-            return meta
-        if ctx.main:
-            print(f"resuming from step {meta['step']} of {out / CHECKPOINT}")
+    return saved
 
-    if ctx.main:
-        print(f"{model.summary()} on {meta['device']}; data {data.describe()}")
-    if ctx.enabled:
-        # a different dropout stream per rank (with dropout > 0 the ranks differ from one process)
-        torch.manual_seed(cfg.seed * 1_000_003 + 7919 * ctx.rank + meta["step"])
-        from torch.nn.parallel import DistributedDataParallel
 
-        net = DistributedDataParallel(
-            model, device_ids=[device.index] if device.type == "cuda" else None
-        )
-    else:
-        net = model
-    model.train()
-    start_step = meta["step"]
-    wall_before = meta["wall_s"]
-    t0 = time.perf_counter()
-    model_params = [p for p in model.parameters()]
-    ema_params = [p for p in ema.parameters()] if ema is not None else []
-    bar = tqdm(
-        range(start_step, cfg.steps),
-        initial=start_step,
-        total=cfg.steps,
-        disable=not progress or not ctx.main,
+def _train_step(cfg, step: int, data, rows: slice, net, model, ema, optimizer, schedule, ctx):
+    """One optimizer step (and the EMA update on rank 0); returns the loss, detached, on the device.
+
+    The batch, timesteps and noise come from ``step_generator(seed, step)``: the same step of a
+    resumed run draws exactly what it would have drawn without the interruption.
+    """
+    gen = step_generator(cfg.seed, step)
+    x0, y = data.labeled_batch(cfg.batch_size, gen)
+    device = next(model.parameters()).device
+    x0 = x0[rows].to(device, non_blocking=True)
+    y = y[rows].to(device) if cfg.conditional else None
+    for group in optimizer.param_groups:
+        group["lr"] = learning_rate(cfg, step)
+    loss = diffusion_loss(
+        net,
+        x0,
+        schedule,
+        cfg.prediction,
+        gen,
+        shard=(ctx.rank, ctx.world),
+        labels=y,
+        label_dropout=cfg.label_dropout,
     )
-    # The loss stays on the device between log points: no host-device synchronisation per step.
-    # The first non-finite loss (its step and value) is tracked there too and checked before any
-    # checkpoint is written, so a run that diverges never overwrites the last good checkpoint.
-    running_sum = torch.zeros((), device=device)
-    running_n = 0
-    first_bad = torch.full((), -1, dtype=torch.int64, device=device)
-    bad_value = torch.zeros((), device=device)
-    for step in bar:
-        gen = step_generator(cfg.seed, step)
-        x0, y = data.labeled_batch(cfg.batch_size, gen)
-        x0 = x0[rows].to(device, non_blocking=True)
-        y = y[rows].to(device) if cfg.conditional else None
-        for group in optimizer.param_groups:
-            group["lr"] = learning_rate(cfg, step)
-        loss = diffusion_loss(
-            net,
-            x0,
-            schedule,
-            cfg.prediction,
-            gen,
-            shard=(ctx.rank, ctx.world),
-            labels=y,
-            label_dropout=cfg.label_dropout,
-        )
-        value = loss.detach()
-        new_bad = ~torch.isfinite(value) & (first_bad < 0)
-        first_bad = torch.where(new_bad, step, first_bad)
-        bad_value = torch.where(new_bad, value, bad_value)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-        optimizer.step()
-        if ema is not None:
-            decay = min(cfg.ema_decay, (1 + step) / (10 + step))
-            with torch.no_grad():
-                torch._foreach_lerp_(ema_params, model_params, 1 - decay)
-        running_sum += value
-        running_n += 1
-        done = step + 1
-        log_now = done % cfg.log_every == 0 or done == cfg.steps
-        save_now = done % cfg.checkpoint_every == 0 or done == cfg.steps
-        if log_now or save_now:
-            # the one synchronisation, every log_every steps: the first bad step on any rank
-            bad = torch.where(first_bad >= 0, first_bad, torch.iinfo(torch.int64).max)
-            bad_step = int(distributed.all_min(ctx, bad.clone()))
-            if bad_step != torch.iinfo(torch.int64).max:
-                raise NonFiniteLossError(
-                    f"loss became {float(bad_value) if first_bad >= 0 else 'non-finite'} at step "
-                    f"{bad_step}{' (on some rank)' if ctx.enabled else ''}; stopped without saving. "
-                    f"The last good checkpoint ({out / CHECKPOINT}, step {meta['step']}) is "
-                    "unchanged. Try a smaller --lr."
-                )
-        if log_now:
-            avg = float(distributed.all_sum(ctx, running_sum.clone())) / (running_n * ctx.world)
-            meta["history"].append([done, round(avg, 6)])
-            meta["loss"] = avg
-            running_sum.zero_()
-            running_n = 0
-            bar.set_postfix(loss=f"{avg:.4f}")
-        if save_now:
-            meta["step"] = done
-            meta["wall_s"] = round(wall_before + time.perf_counter() - t0, 1)
-            if ctx.enabled:
-                # DDP keeps the replicas identical; check it, bit for bit, at every checkpoint
-                digests = distributed.gather(ctx, weights_digest(model))
-                if ctx.main:
-                    meta["rank_weights_sha256"] = digests
-                    if len(set(digests)) > 1:
-                        print(
-                            f"warning: the ranks' weights differ at step {done}: {digests}",
-                            file=sys.stderr,
-                        )
-            if ctx.main:
-                save_checkpoint(out, model, ema, optimizer, meta)
-    bar.close()
-    if ctx.enabled:
-        import torch.distributed as dist
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+    optimizer.step()
+    if ema is not None:
+        decay = min(cfg.ema_decay, (1 + step) / (10 + step))
+        with torch.no_grad():
+            torch._foreach_lerp_(list(ema.parameters()), list(model.parameters()), 1 - decay)
+    return loss.detach()
 
-        dist.barrier()  # every rank returns after rank 0 wrote the final checkpoint
-    if ctx.main:
-        print(
-            f"step {meta['step']}: loss {meta['loss']:.4f}, {meta['wall_s']:.0f} s in all; saved {out / CHECKPOINT}"
-        )
-    return meta
+
+class _LossLog:
+    """The loss between log points and the first non-finite loss, kept on the device.
+
+    Nothing here synchronises host and device per step; ``check`` and ``mean`` do, once per log
+    point. The first non-finite loss (its step and value) is checked before any checkpoint is
+    written, so a run that diverges never overwrites the last good checkpoint.
+    """
+
+    NONE = torch.iinfo(torch.int64).max  # "no bad step"
+
+    def __init__(self, device: torch.device) -> None:
+        self.sum = torch.zeros((), device=device)
+        self.n = 0
+        self.first_bad = torch.full((), -1, dtype=torch.int64, device=device)
+        self.bad_value = torch.zeros((), device=device)
+
+    def add(self, step: int, value: torch.Tensor) -> None:
+        new_bad = ~torch.isfinite(value) & (self.first_bad < 0)
+        self.first_bad = torch.where(new_bad, step, self.first_bad)
+        self.bad_value = torch.where(new_bad, value, self.bad_value)
+        self.sum += value
+        self.n += 1
+
+    def check(self, ctx, out: Path, meta: dict) -> None:
+        """Raise NonFiniteLossError if any rank saw a non-finite loss since the start."""
+        bad = torch.where(self.first_bad >= 0, self.first_bad, self.NONE)
+        bad_step = int(distributed.all_min(ctx, bad.clone()))
+        if bad_step != self.NONE:
+            value = float(self.bad_value) if self.first_bad >= 0 else "non-finite"
+            raise NonFiniteLossError(
+                f"loss became {value} at step {bad_step}{' (on some rank)' if ctx.enabled else ''}; "
+                f"stopped without saving. The last good checkpoint ({out / CHECKPOINT}, step "
+                f"{meta['step']}) is unchanged. Try a smaller --lr."
+            )
+
+    def mean(self, ctx) -> float:
+        """The mean loss over every rank's steps since the last call; starts the next interval."""
+        avg = float(distributed.all_sum(ctx, self.sum.clone())) / (self.n * ctx.world)
+        self.sum.zero_()
+        self.n = 0
+        return avg
+
+
+def _log_and_save(cfg, ctx, done, losses, meta, bar, started, out, model, ema, optimizer) -> None:
+    """After ``done`` steps: every ``log_every`` steps record the mean loss in ``meta``, every
+    ``checkpoint_every`` steps (and after the last) save a checkpoint; both first stop the run if
+    any rank saw a non-finite loss. ``started``: ``time.perf_counter()`` at the run's wall time 0
+    (earlier than this process's start when the run was resumed)."""
+    log_now = done % cfg.log_every == 0 or done == cfg.steps
+    save_now = done % cfg.checkpoint_every == 0 or done == cfg.steps
+    if not (log_now or save_now):
+        return
+    losses.check(ctx, out, meta)  # the one synchronisation, every log_every steps
+    if log_now:
+        avg = losses.mean(ctx)
+        meta["history"].append([done, round(avg, 6)])
+        meta["loss"] = avg
+        bar.set_postfix(loss=f"{avg:.4f}")
+    if save_now:
+        meta["step"] = done
+        meta["wall_s"] = round(time.perf_counter() - started, 1)
+        if ctx.enabled:
+            # DDP keeps the replicas identical; check it, bit for bit, at every checkpoint
+            digests = distributed.gather(ctx, weights_digest(model))
+            if ctx.main:
+                meta["rank_weights_sha256"] = digests
+                if len(set(digests)) > 1:
+                    print(
+                        f"warning: the ranks' weights differ at step {done}: {digests}",
+                        file=sys.stderr,
+                    )
+        if ctx.main:
+            save_checkpoint(out, model, ema, optimizer, meta)
 
 
 def weights_digest(model: nn.Module) -> str:
@@ -563,34 +666,3 @@ def _cpu_state(state: dict) -> dict:
         },
         "param_groups": state["param_groups"],
     }
-
-
-def load_run(out: str | Path, weights: str = "ema") -> nn.Module:
-    """A trained model from a run folder, in eval mode, with ``.schedule`` and ``.prediction`` set."""
-    path = Path(out) / CHECKPOINT
-    if not path.exists():
-        raise ValueError(f"no checkpoint at {str(path)!r}")
-    if weights not in ("ema", "model"):
-        raise ValueError(f"weights must be 'ema' or 'model', got {weights!r}")
-    meta = read_checkpoint_meta(path)
-    model = build_model(meta["model"])
-    prefix = weights + "."
-    tensors = load_file(str(path))
-    model.load_state_dict({k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)})
-    model.eval().requires_grad_(False)
-    model.schedule = get_schedule(meta["schedule"]["name"], meta["schedule"]["T"])
-    model.prediction = meta.get("prediction", "eps")
-    model.step = meta.get("step", 0)
-    return model
-
-
-def device_name(device: torch.device) -> str:
-    if device.type == "cuda":
-        return torch.cuda.get_device_name(device)
-    if device.type == "cpu":
-        import platform
-
-        return (
-            f"CPU ({platform.machine()}, {os.cpu_count()} cores, {torch.get_num_threads()} threads)"
-        )
-    return str(device)

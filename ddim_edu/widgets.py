@@ -149,8 +149,8 @@ class DigitsView:
     """A grid of samples from the shipped digits UNet, scored by the classifier's confidence."""
 
     def __init__(self, n: int = 64, device: str | torch.device = "cpu") -> None:
-        from .metrics import DigitsQuality
         from .pretrained import load
+        from .quality import DigitsQuality
 
         self.device = torch.device(device)
         self.model = load("digits", device=self.device)

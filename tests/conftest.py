@@ -17,3 +17,14 @@ def mixture():
 @pytest.fixture(scope="session")
 def eps_star(mixture, schedule):
     return mixture.eps_model(schedule)
+
+
+# Whole files whose tests start processes (torchrun, a browser, notebook kernels) are slow;
+# single slow tests elsewhere carry @pytest.mark.slow. `make test-fast` deselects them all.
+SLOW_FILES = {"test_browser.py", "test_classroom.py", "test_distributed.py", "test_notebooks.py"}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if item.path.name in SLOW_FILES:
+            item.add_marker(pytest.mark.slow)

@@ -98,7 +98,7 @@ def test_headline_only_over_several_seeds(tmp_path):
 
 
 def test_refloor_changes_floors_and_keeps_values(tmp_path):
-    from ddim_edu.metrics import DigitsQuality
+    from ddim_edu.quality import DigitsQuality
 
     script = load_script("digits_quality")
     stored = ROOT / "benchmarks" / "results" / "digits_quality.json"

@@ -269,18 +269,34 @@ def _sum_sigma(S, eta):  # noqa: N803
     from ddim_edu.sampling import ddim_coefficients
     from ddim_edu.schedule import timesteps
 
-    return sum(c[4] for c in ddim_coefficients(linear_schedule(), timesteps(S), eta))
+    return sum(c.sigma_noise for c in ddim_coefficients(linear_schedule(), timesteps(S), eta))
 
 
 def _with_last(S, eta):  # noqa: N803
     from ddim_edu.sampling import ddim_coefficients
     from ddim_edu.schedule import timesteps
 
-    return eta * sum(c[4] ** 2 for c in ddim_coefficients(linear_schedule(), timesteps(S), 1.0))
+    coeffs = ddim_coefficients(linear_schedule(), timesteps(S), 1.0)
+    return eta * sum(c.sigma_noise**2 for c in coeffs)
 
 
 def test_every_exercise_has_a_correct_answer_and_mistakes():
     assert set(CORRECT) == set(EXERCISES) == set(MISTAKES)
+
+
+def test_each_exercise_lives_in_its_notebooks_module():
+    assert list(EXERCISES) == sorted(EXERCISES)
+    for exercise_id, ex in EXERCISES.items():
+        assert ex.checker.__module__ == f"ddim_edu.exercises.nb{exercise_id[:2]}", exercise_id
+        assert not ex.skeleton.startswith((" ", "\n")) and not ex.skeleton.endswith("\n")
+
+
+def test_an_exercise_id_cannot_be_declared_twice():
+    from ddim_edu.exercises._core import exercise
+
+    with pytest.raises(ValueError, match="exercise 01.1 is declared twice"):
+        exercise("01.1", "again", "x = ...")(lambda answer, seed: (True, ""))
+    assert EXERCISES["01.1"].title == "ᾱ from the betas"
 
 
 @pytest.mark.parametrize("exercise", sorted(EXERCISES))

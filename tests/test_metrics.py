@@ -139,3 +139,12 @@ def test_kid_of_two_real_halves_is_near_zero(quality):
 def test_quality_rejects_wrong_shapes(quality):
     with pytest.raises(ValueError, match=r"samples must have shape \(N, 1, 8, 8\), got \(4, 64\)"):
         quality(torch.zeros(4, 64))
+
+
+def test_quality_classes_live_in_quality_and_the_old_path_still_imports():
+    from ddim_edu import metrics, quality
+
+    assert metrics.DigitsQuality is quality.DigitsQuality
+    assert metrics.ImageQuality is quality.ImageQuality
+    with pytest.raises(AttributeError, match="no attribute 'NoSuchScore'"):
+        metrics.NoSuchScore  # noqa: B018

@@ -257,7 +257,7 @@ def test_init_from_refuses_another_model_and_a_missing_source(tmp_path):
 
 @pytest.fixture(scope="module")
 def mnist_quality():
-    from ddim_edu.metrics import DigitsQuality
+    from ddim_edu.quality import DigitsQuality
 
     return DigitsQuality(data="mnist", floor_draws=20)
 
@@ -284,7 +284,7 @@ def test_mnist_fid_reference_is_the_training_split_and_the_floor_the_held_out_on
 
 
 def test_unknown_quality_data_is_named():
-    from ddim_edu.metrics import DigitsQuality
+    from ddim_edu.quality import DigitsQuality
 
     with pytest.raises(ValueError, match=r"data must be 'digits' or 'mnist', got 'cifar'"):
         DigitsQuality(data="cifar")

@@ -7,7 +7,8 @@ import torch
 
 from ddim_edu.__main__ import main
 from ddim_edu.data import load_image_folder, make_shapes_folder
-from ddim_edu.metrics import ImageQuality, patch_swd
+from ddim_edu.metrics import patch_swd
+from ddim_edu.quality import ImageQuality
 from ddim_edu.sweep import load_results
 
 

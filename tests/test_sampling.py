@@ -178,8 +178,33 @@ def test_eta_one_with_all_steps_equals_ddpm_ancestral(schedule, eps_star):
     ddim = ddim_sample(
         eps_star, x_T, schedule, timesteps(schedule.T), eta=1.0, generator=5, progress=False
     )
-    ddpm = ddpm_sample(eps_star, x_T, schedule, variance="posterior", generator=5, progress=False)
+    ddpm = ddpm_sample(eps_star, x_T, schedule, variance="eta", generator=5, progress=False)
     assert torch.allclose(ddim, ddpm, atol=1e-9)
+
+
+def test_ddpm_and_ddim_eta_one_agree_unless_clipping_bites(schedule):
+    # a point mass at 3.0: predicted x_0 is 3.0 at every step, far outside clip = 1
+    x0_true = torch.full((1, 2), 3.0, dtype=torch.float64)
+    model = oracle_for_point(x0_true, schedule)
+    x_T = gaussian_noise(100, seed=13)
+    S = schedule.T
+
+    def both(clip):
+        kw = {"clip": clip, "generator": 7, "progress": False, "return_trajectory": True}
+        _, a = ddim_sample(model, x_T, schedule, timesteps(S), eta=1.0, **kw)
+        _, b = ddpm_sample(model, x_T, schedule, variance="eta", **kw)
+        return a.x, b.x
+
+    a, b = both(100.0)  # the bound is never reached: the same path
+    assert torch.allclose(a, b, atol=1e-9)
+    a, b = both(1.0)  # clipped: the paths part (both end on the bound, x_0 = 1)
+    assert torch.allclose(a[-1], b[-1]) and torch.allclose(b[-1], torch.ones_like(b[-1]))
+    assert (a[S // 2] - b[S // 2]).abs().max().item() > 0.1
+
+
+def test_ddpm_refuses_its_old_variance_words(schedule, eps_star):
+    with pytest.raises(ValueError, match=r"variance must be one of 'eta', 'sigma_hat', got 'beta'"):
+        ddpm_sample(eps_star, gaussian_noise(2, seed=1), schedule, variance="beta", progress=False)
 
 
 def test_sigma_hat_with_all_steps_equals_ddpm_with_beta_variance(schedule, eps_star):
@@ -193,7 +218,7 @@ def test_sigma_hat_with_all_steps_equals_ddpm_with_beta_variance(schedule, eps_s
         generator=6,
         progress=False,
     )
-    ddpm = ddpm_sample(eps_star, x_T, schedule, variance="beta", generator=6, progress=False)
+    ddpm = ddpm_sample(eps_star, x_T, schedule, variance="sigma_hat", generator=6, progress=False)
     assert torch.allclose(ddim, ddpm, atol=1e-9)
 
 
@@ -397,3 +422,41 @@ def test_implied_forward_step_is_markov_only_at_eta_one(schedule):
     assert std1**2 == pytest.approx(1 - a_t / a_prev, rel=1e-7)
     mean_half, _ = q_sigma_forward_step(x_prev, x0s, a_t, a_prev, ddim_sigma(a_t, a_prev, 0.5))
     assert (mean_half[2] - mean_half[0]).abs() > 0.05  # depends on x_0
+
+
+def test_inversion_evaluated_at_the_level_it_goes_to_reconstructs_better(
+    mixture, schedule, eps_star
+):
+    # encode real points and decode them back: evaluate="end" (the default) beats "start" at
+    # every S, and both fall with S (docstring of ddim_invert: 0.094 vs 0.141 at S = 10)
+    x0 = mixture.sample(2000, torch.Generator().manual_seed(1)).double()
+    errors = {"start": [], "end": []}
+    for S in (10, 20, 50):
+        taus = timesteps(S)
+        for evaluate in errors:
+            z = ddim_invert(eps_star, x0, schedule, taus, evaluate=evaluate, progress=False)
+            x0_back = ddim_sample(eps_star, z, schedule, taus, progress=False)
+            errors[evaluate].append(((x0_back - x0) ** 2).mean().sqrt().item())
+    assert all(e < 0.8 * s for e, s in zip(errors["end"], errors["start"])), errors
+    for row in errors.values():
+        assert row[0] > row[1] > row[2], errors
+    assert errors["end"][0] == pytest.approx(0.094, abs=0.01)
+    assert errors["start"][0] == pytest.approx(0.141, abs=0.01)
+
+
+def test_inversion_default_is_end_and_start_differs_only_after_the_first_step(
+    mixture, schedule, eps_star
+):
+    x0 = mixture.sample(50, torch.Generator().manual_seed(2)).double()
+    taus = timesteps(5)
+    default = ddim_invert(eps_star, x0, schedule, taus, progress=False)
+    end = ddim_invert(eps_star, x0, schedule, taus, evaluate="end", progress=False)
+    assert torch.equal(default, end)
+    # one step: both evaluate x_0 at the only timestep, so they agree exactly
+    one = [taus[-1]]
+    assert torch.equal(
+        ddim_invert(eps_star, x0, schedule, one, evaluate="start", progress=False),
+        ddim_invert(eps_star, x0, schedule, one, evaluate="end", progress=False),
+    )
+    with pytest.raises(ValueError, match=r"evaluate must be one of 'end', 'start', got 'middle'"):
+        ddim_invert(eps_star, x0, schedule, taus, evaluate="middle", progress=False)

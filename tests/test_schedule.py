@@ -1,5 +1,6 @@
 import math
 
+import numpy as np
 import pytest
 import torch
 
@@ -102,3 +103,19 @@ def test_bad_schedule_arguments():
         linear_schedule(beta_start=0.03, beta_end=0.02)
     with pytest.raises(ValueError, match="T must be an integer >= 1"):
         linear_schedule(T=-5)
+
+
+@pytest.mark.parametrize(("S", "first"), [(600, 599), (300, 897), (7, 852)])
+def test_uniform_keeps_exactly_S_steps_when_S_does_not_divide_T(S, first):  # noqa: N803
+    # the authors' loop would run every entry of range(0, T, T // S): 1000, 334 and 8 of them
+    taus = timesteps(S, 1000, "uniform")
+    assert len(taus) == S and len(set(taus)) == S
+    assert taus[0] == first == (S - 1) * (1000 // S)
+    assert len(range(0, 1000, 1000 // S)) > S
+
+
+def test_quadratic_ends_at_T_minus_1_not_at_the_authors_0_8_T():
+    q = timesteps(50, 1000, "quadratic")
+    assert q[0] == 999 and q[-1] == 0 and len(set(q)) == 50
+    authors_last = int(np.linspace(0, np.sqrt(1000 * 0.8), 50)[-1] ** 2)
+    assert authors_last in (799, 800)

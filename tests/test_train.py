@@ -104,7 +104,7 @@ def test_checkpoint_json_records_config_step_and_seed(tmp_path):
     meta = json.loads((tmp_path / "run" / "checkpoint.json").read_text())
     assert meta["step"] == 20 and meta["train"]["seed"] == 7
     assert meta["model"]["kind"] == "unet" and meta["model"]["base_channels"] == 16
-    assert meta["schedule"] == {"name": "linear", "T": 1000}
+    assert meta["schedule"] == {"name": "linear", "T": 1000, "beta_start": 1e-4, "beta_end": 0.02}
 
 
 def test_bad_training_options():
@@ -128,38 +128,18 @@ def test_bad_training_options():
 
 
 def test_train_help_explains_every_option(capsys):
+    import dataclasses
+    import re
+
     with pytest.raises(SystemExit):
         build_parser().parse_args(["train", "--help"])
     text = capsys.readouterr().out
-    options = [
-        "--data",
-        "--steps",
-        "--out",
-        "--batch-size",
-        "--lr",
-        "--warmup",
-        "--decay",
-        "--weight-decay",
-        "--grad-clip",
-        "--ema-decay",
-        "--width",
-        "--channel-mults",
-        "--res-blocks",
-        "--no-attention",
-        "--schedule",
-        "--T",
-        "--prediction",
-        "--seed",
-        "--checkpoint-every",
-        "--image-size",
-        "--channels",
-        "--device",
-        "--conditional",
-        "--label-dropout",
-        "--init-from",
-    ]
-    for option in options:
-        assert option in text, option
+    fields = [f for f in dataclasses.fields(TrainConfig) if f.name != "extra"]  # extra: free notes
+    assert len(fields) >= 28 and {"dropout", "flip", "log_every"} <= {f.name for f in fields}
+    for f in fields:
+        assert f.metadata.get("help"), f"TrainConfig.{f.name} has no help text"
+        flag = ("--no-" if f.default is True else "--") + f.name.replace("_", "-")
+        assert re.search(re.escape(flag) + r"\s", text), flag
     assert "folder of PNG/JPEG images" in " ".join(text.split())
 
 

@@ -1,0 +1,161 @@
+"""The command line is generated from the config dataclasses: one field, one option."""
+
+import dataclasses
+import json
+import re
+
+import pytest
+
+import ddim_edu.__main__ as cli
+from ddim_edu.sampling import PREDICTIONS
+from ddim_edu.schedule import SPACINGS
+from ddim_edu.sweep import SweepConfig, load_results
+from ddim_edu.train import NonFiniteLossError, TrainConfig
+
+
+def parse(argv):
+    args = cli.build_parser().parse_args(argv)
+    return cli.config_from_args(cli.COMMANDS[args.command].options, args)
+
+
+def flag(f: dataclasses.Field) -> str:
+    return ("--no-" if f.default is True else "--") + f.name.replace("_", "-")
+
+
+@pytest.mark.parametrize("name", list(cli.COMMANDS))
+def test_every_field_with_help_is_an_option_in_its_commands_help(name, capsys):
+    with pytest.raises(SystemExit):
+        cli.build_parser().parse_args([name, "--help"])
+    text = capsys.readouterr().out
+    fields = [f for f in dataclasses.fields(cli.COMMANDS[name].options) if "help" in f.metadata]
+    assert fields
+    for f in fields:
+        assert re.search(re.escape(flag(f)) + r"\s", text), (name, flag(f))
+
+
+def test_a_new_field_is_a_new_option_with_its_help_and_its_value():
+    extended = dataclasses.make_dataclass(
+        "ExtendedTrainConfig",
+        [
+            (
+                "noise_offset",
+                float,
+                dataclasses.field(default=0.0, metadata={"help": "shift of the noise mean"}),
+            ),
+            ("ema_start", int, dataclasses.field(default=0)),  # no help: not an option
+        ],
+        bases=(TrainConfig,),
+    )
+    parser = cli.argparse.ArgumentParser(prog="train")
+    cli.add_options(parser, extended)
+    text = " ".join(parser.format_help().split())
+    assert "--noise-offset NOISE_OFFSET shift of the noise mean (default: 0)" in text
+    assert "--ema-start" not in text and "--log-every" in text
+    cfg = cli.config_from_args(extended, parser.parse_args(["--noise-offset", "0.1", "--T", "50"]))
+    assert cfg.noise_offset == 0.1 and cfg.T == 50 and cfg.ema_start == 0
+    assert cfg.width == TrainConfig.width and cfg.out == "runs/digits"
+
+
+def test_a_new_field_reaches_the_train_command(monkeypatch):
+    extended = dataclasses.make_dataclass(
+        "ExtendedTrainConfig",
+        [("warm_start", bool, dataclasses.field(default=False, metadata={"help": "warm start"}))],
+        bases=(TrainConfig,),
+    )
+    command = dataclasses.replace(cli.COMMANDS["train"], options=extended)
+    monkeypatch.setitem(cli.COMMANDS, "train", command)
+    assert parse(["train", "--warm-start", "--steps", "7"]) == extended(warm_start=True, steps=7)
+    assert parse(["train"]).warm_start is False
+
+
+def test_a_field_without_a_command_line_form_is_refused_by_name():
+    odd = dataclasses.make_dataclass(
+        "Odd", [("table", dict, dataclasses.field(default=None, metadata={"help": "a dict"}))]
+    )
+    with pytest.raises(TypeError, match=r"Odd.table: no command-line form for <class 'dict'>"):
+        cli.add_options(cli.argparse.ArgumentParser(), odd)
+
+
+def test_options_parse_into_the_configs_with_the_dataclass_defaults():
+    assert parse(["train"]) == TrainConfig()
+    cfg = parse(["train", "--data", "data/shapes", "--no-attention", "--flip", "--channels", "3"])
+    assert cfg.out == "runs/shapes" and cfg.attention is False and cfg.flip and cfg.channels == 3
+    cfg = parse(["train", "--channel-mults", "1,2,4", "--log-every", "7", "--init-from", "mnist"])
+    assert cfg.channel_mults == (1, 2, 4) and cfg.log_every == 7 and cfg.init_from == "mnist"
+    assert parse(["sweep"]) == SweepConfig()
+    cfg = parse(["sweep", "--run-dir", "r", "--etas", "0,0.5,sigma_hat", "--steps", "5,10"])
+    assert cfg.etas == (0.0, 0.5, "sigma_hat") and cfg.steps == (5, 10) and cfg.model is None
+    assert parse(["train-classifier", "--data", "mnist"]).out == "runs/mnist_classifier"
+    assert parse(["demo", "--n", "50"]) == cli.DemoOptions(n=50)
+
+
+def test_choices_come_from_the_module_constants():
+    parser = cli.build_parser()
+    sub = next(a for a in parser._actions if isinstance(a, cli.argparse._SubParsersAction))
+    by_flag = {
+        (name, opt): action.choices
+        for name, p in sub.choices.items()
+        for action in p._actions
+        for opt in action.option_strings
+    }
+    assert by_flag["train", "--prediction"] is PREDICTIONS
+    assert by_flag["sweep", "--spacing"] is SPACINGS and by_flag["demo", "--spacing"] is SPACINGS
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["train", "--schedule", "quadratic"], "argument --schedule: invalid choice: 'quadratic'"),
+        (["train", "--prediction", "score"], "argument --prediction: invalid choice: 'score'"),
+        (["sweep", "--spacing", "even"], "argument --spacing: invalid choice: 'even'"),
+        (["sweep", "--model", "digits", "--run-dir", "r"], "not allowed with argument --model"),
+        (["train", "--channel-mults", "1,x"], "argument --channel-mults: expected comma-separated"),
+    ],
+)
+def test_a_bad_value_is_refused_naming_the_flag(argv, message, capsys):
+    with pytest.raises(SystemExit) as stop:
+        cli.build_parser().parse_args(argv)
+    assert stop.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_input_errors_become_one_line_and_exit_code_2(capsys):
+    def bad():
+        raise ValueError("steps must be an integer >= 1, got 0")
+
+    def diverged():
+        raise NonFiniteLossError("loss became nan at step 5")
+
+    assert cli.exit_code(lambda: None) == 0
+    assert cli.exit_code(bad) == 2
+    assert capsys.readouterr().err == "error: steps must be an integer >= 1, got 0\n"
+    assert cli.exit_code(diverged) == 1
+    assert capsys.readouterr().err == "error: loss became nan at step 5\n"
+    assert cli.main(["train", "--steps", "0"]) == 2
+    assert capsys.readouterr().err == "error: steps must be an integer >= 1, got 0\n"
+    assert cli.main(["demo", "--n", "1"]) == 2
+    assert capsys.readouterr().err == "error: --n must be an integer >= 2\n"
+
+
+def test_sweep_config_parses_etas_and_names_bad_ones():
+    assert SweepConfig(etas="0, 1,sigma_hat").etas == (0.0, 1.0, "sigma_hat")
+    with pytest.raises(
+        ValueError, match="--etas must be comma-separated numbers >= 0 or sigma_hat"
+    ):
+        SweepConfig(etas="0,fast")
+    with pytest.raises(ValueError, match="give --model or --run-dir, not both"):
+        SweepConfig(model="digits", run_dir="runs/digits")
+
+
+def test_sweep_command_writes_a_results_file_that_load_results_reads(tmp_path, capsys):
+    out = tmp_path / "grid.json"
+    argv = ["sweep", "--model", "mlp_gmm", "--samples", "64", "--steps", "5,10", "--etas", "0,1"]
+    argv += ["--device", "cpu", "--no-progress", "--out", str(out)]
+    assert cli.main(argv) == 0
+    grid, meta = load_results(out)
+    assert grid.steps == [5, 10] and grid.etas == [0.0, 1.0] and grid.metric == "sliced W2"
+    assert meta["command"] == "python -m ddim_edu " + " ".join(argv) and meta["n_per_cell"] == 64
+    assert json.loads(out.read_text())["grid"]["meta"]["floor_n"] == 64
+    assert out.with_suffix(".png").stat().st_size > 10_000
+    printed = capsys.readouterr().out
+    assert "noise floor" in printed and f"wrote {out}" in printed
