@@ -73,7 +73,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--n", type=int, default=2000, help="samples per set (default: 2000)")
     parser.add_argument("--seeds", type=_ints, default=[0, 1, 2], help="x_T seeds (default: 0,1,2)")
     parser.add_argument(
-        "--guidance", type=_floats, default=[1.0, 2.0], help="guidance scales (default: 1,2)"
+        "--guidance", type=_floats, default=[1.0, 2.0, 3.0], help="guidance scales (default: 1,2,3)"
     )
     parser.add_argument("--batch", type=int, default=500, help="sampling batch (default: 500)")
     parser.add_argument("--run-dir", default=None, help="a training run instead of shipped mnist")

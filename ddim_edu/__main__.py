@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import classifier, demo
+from ._checks import _check_int
 from .schedule import SPACINGS
 from .sweep import S_GRID, SweepConfig, run_sweep_command
 from .train import TrainConfig
@@ -132,8 +133,7 @@ class DemoOptions:
     )
 
     def __post_init__(self) -> None:
-        if isinstance(self.n, bool) or not isinstance(self.n, int) or self.n < 2:
-            raise ValueError("--n must be an integer >= 2")
+        self.n = _check_int("--n", self.n, 2)
 
 
 @dataclass

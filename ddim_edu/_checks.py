@@ -1,12 +1,47 @@
-"""Argument checks shared by the samplers: each raises ValueError naming the argument and what
-is accepted. Kept apart so that the sampling modules open with the mathematics."""
+"""Argument checks shared by the samplers and the rest of the package: each raises ValueError
+naming the argument and what is accepted. Kept apart so that the modules open with the
+mathematics."""
 
 from __future__ import annotations
 
 import math
+import operator
 from collections.abc import Sequence
 
 import torch
+
+
+def _as_int(value: object) -> int | None:
+    """``value`` as an int if it is an integer scalar (Python, NumPy or torch), else None.
+
+    Bools are not integers here, and neither are floats such as 10.0.
+    """
+    if isinstance(value, bool) or (isinstance(value, torch.Tensor) and value.dtype == torch.bool):
+        return None
+    try:
+        return operator.index(value)  # type: ignore[arg-type]
+    except TypeError:
+        return None
+
+
+def _check_int(
+    name: str, value: object, low: int | None, high: int | None = None, hint: str = ""
+) -> int:
+    """Return ``value`` as an int, or raise ValueError naming ``name`` and the accepted range.
+
+    ``low`` and ``high`` are inclusive (``low=None`` with no ``high``: any integer); ``hint`` is
+    appended to the accepted text, e.g. ``" or None"`` or ``" (steps)"``.
+    """
+    if high is not None:
+        accepted = f"an integer in [{low}, {high}]{hint}"
+    else:
+        accepted = ("an integer" if low is None else f"an integer >= {low}") + hint
+    n = _as_int(value)
+    if n is None:
+        raise ValueError(f"{name} must be {accepted}, got {value!r}")
+    if (low is not None and n < low) or (high is not None and n > high):
+        raise ValueError(f"{name} must be {accepted}, got {n}")
+    return n
 
 
 def _check_x(name: str, x: object) -> torch.Tensor:

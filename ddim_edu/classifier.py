@@ -23,6 +23,7 @@ import torch.nn.functional as F  # noqa: N812
 from tqdm.auto import tqdm
 
 from . import checkpoints
+from ._checks import _check_int
 from .data import digit_levels, digits_split, levels_to_unit, load_mnist
 from .models import ClassifierConfig, DigitClassifier, config_dict
 
@@ -81,8 +82,7 @@ def train_classifier(
     (``checkpoint.safetensors`` with tensors ``model.*``, and ``checkpoint.json``, both atomically)."""
     if data not in DATA:
         raise ValueError(f"data must be one of {', '.join(map(repr, DATA))}, got {data!r}")
-    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
-        raise ValueError(f"steps must be an integer >= 1, got {steps!r}")
+    steps = _check_int("steps", steps, 1)
     start = time.perf_counter()
     torch.manual_seed(seed)
     draw, n_train, x_test, y_test, size = _splits(data)

@@ -23,6 +23,7 @@ import re
 import sys
 from pathlib import Path
 
+from .checkpoints import write_atomic
 from .exercises import EXERCISES
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -119,8 +120,7 @@ def write(source: Path = SOURCE, target: Path = TARGET) -> list[Path]:
     target.mkdir(parents=True, exist_ok=True)
     written = []
     for name, text in build(source, target).items():
-        (target / name).write_text(text, encoding="utf-8")
-        written.append(target / name)
+        written.append(write_atomic(target / name, text))
     return written
 
 

@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ._checks import _check_int
 from .gmm import GaussianMixture
 
 ASSETS = Path(__file__).parent / "assets"
@@ -175,8 +176,8 @@ def load_image_folder(
         )
     if channels not in (None, 1, 3):
         raise ValueError(f"channels must be 1, 3 or None (automatic), got {channels!r}")
-    if size is not None and (isinstance(size, bool) or not isinstance(size, int) or size < 1):
-        raise ValueError(f"size must be a positive integer or None, got {size!r}")
+    if size is not None:
+        size = _check_int("size", size, 1, hint=" or None")
     images = []
     for f in files:
         try:
@@ -305,10 +306,8 @@ def make_shapes_folder(
     """
     from PIL import Image, ImageDraw
 
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-        raise ValueError(f"n must be an integer >= 1, got {n!r}")
-    if isinstance(size, bool) or not isinstance(size, int) or size < 8:
-        raise ValueError(f"size must be an integer >= 8, got {size!r}")
+    n = _check_int("n", n, 1)
+    size = _check_int("size", size, 8)
     folder = Path(out)
     if folder.exists() and any(folder.iterdir()) and not overwrite:
         raise ValueError(

@@ -18,6 +18,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import torch  # noqa: E402
 
 from . import plotting  # noqa: E402
+from .checkpoints import write_atomic  # noqa: E402
 from .gmm import GaussianMixture  # noqa: E402
 from .metrics import noise_floor, sliced_wasserstein  # noqa: E402
 from .sampling import ddim_sample  # noqa: E402
@@ -101,7 +102,7 @@ def run_demo(
     }
     _figures(out, grid, paths, mixture, n)
     record = grid.to_dict()
-    (out / "demo_quality.json").write_text(json.dumps(record, indent=1))
+    write_atomic(out / "demo_quality.json", json.dumps(record, indent=1))
 
     print(f"\nSliced Wasserstein-2 distance to the mixture, n = {n} per cell, exact eps*,")
     print(f"{spacing} spacing, same x_T and noise seed in every cell (lower is better):\n")

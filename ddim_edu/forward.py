@@ -11,6 +11,7 @@ import math
 
 import torch
 
+from ._checks import _check_int
 from .schedule import Schedule, check_timesteps, step_pairs
 
 
@@ -34,8 +35,7 @@ def make_generator(seed: int | torch.Generator | None) -> torch.Generator | None
         if isinstance(seed, torch.Generator) and seed.device.type != "cpu":
             raise ValueError(f"generator must be a CPU torch.Generator, got one on {seed.device}")
         return seed
-    if isinstance(seed, bool) or not isinstance(seed, int):
-        raise ValueError(f"generator must be an int seed or a CPU torch.Generator, got {seed!r}")
+    seed = _check_int("generator", seed, None, hint=" seed or a CPU torch.Generator")
     return torch.Generator().manual_seed(seed)
 
 
@@ -54,6 +54,19 @@ def q_sample(
     if noise is None:
         noise = draw_noise(x0.shape, like=x0, generator=generator)
     return math.sqrt(a) * x0 + math.sqrt(1.0 - a) * noise
+
+
+def v_target(x0: torch.Tensor, eps: torch.Tensor, alpha_bar: float | torch.Tensor) -> torch.Tensor:
+    """The v-prediction target: v = sqrt(alpha_bar) eps - sqrt(1 - alpha_bar) x_0.
+
+    The velocity of Salimans & Ho, "Progressive Distillation" (2022). With
+    x_t = sqrt(alpha_bar) x_0 + sqrt(1 - alpha_bar) eps (eq. 4), ``sampling.eps_and_x0`` recovers
+    eps and x_0 from x_t and v. x0, eps: (B, ...); alpha_bar: a python float, or a tensor
+    broadcastable against x0 (one level per row as shape (B, 1, ...)). Returns x0's shape.
+    """
+    if isinstance(alpha_bar, torch.Tensor):
+        return alpha_bar.sqrt() * eps - (1 - alpha_bar).sqrt() * x0
+    return math.sqrt(alpha_bar) * eps - math.sqrt(1.0 - alpha_bar) * x0
 
 
 def ddpm_forward_chain(

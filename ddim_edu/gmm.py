@@ -18,6 +18,7 @@ import math
 
 import torch
 
+from ._checks import _check_int
 from .schedule import Schedule
 
 
@@ -72,8 +73,7 @@ class GaussianMixture:
 
     def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         """n samples, float64 (n, d), drawn on the CPU with ``generator``."""
-        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-            raise ValueError(f"n must be an integer >= 1, got {n!r}")
+        n = _check_int("n", n, 1)
         k = torch.multinomial(self.weights, n, replacement=True, generator=generator)
         z = torch.randn(n, self.dim, dtype=torch.float64, generator=generator)
         chol = torch.linalg.cholesky(self.covs)

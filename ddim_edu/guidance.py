@@ -25,6 +25,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from ._checks import _as_int
 from .models import NULL_CLASS
 
 Labels = int | Sequence[int] | torch.Tensor | None
@@ -59,9 +60,10 @@ def check_labels(class_labels: Labels, num_classes: int, batch: int | None = Non
             values = list(class_labels)
         except TypeError:
             raise ValueError(f"class_labels must be {accepted}, got {class_labels!r}") from None
-        if not values or any(isinstance(v, bool) or not isinstance(v, int) for v in values):
+        ints = [_as_int(v) for v in values]
+        if not ints or None in ints:
             raise ValueError(f"class_labels must be {accepted}, got {class_labels!r:.80}")
-        y = torch.tensor(values, dtype=torch.long)
+        y = torch.tensor(ints, dtype=torch.long)
     bad = y[(y < NULL_CLASS) | (y >= num_classes)]
     if bad.numel():
         raise ValueError(

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import torch
 
+from ._checks import _check_int
+
 
 def _flat_pair(x0: torch.Tensor, x1: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     if x0.shape != x1.shape:
@@ -53,8 +55,7 @@ def interpolate(x0: torch.Tensor, x1: torch.Tensor, n: int, method: str = "slerp
     """n codes from x0 to x1 (both ends included): (n, *x0.shape) for single codes x0, x1."""
     if method not in ("slerp", "lerp"):
         raise ValueError(f"method must be 'slerp' or 'lerp', got {method!r}")
-    if isinstance(n, bool) or not isinstance(n, int) or n < 2:
-        raise ValueError(f"n must be an integer >= 2, got {n!r}")
+    n = _check_int("n", n, 2)
     fn = slerp if method == "slerp" else lerp
     return torch.stack([fn(x0[None], x1[None], k / (n - 1))[0] for k in range(n)])
 

@@ -15,6 +15,8 @@ import torch.nn.functional as F  # noqa: N812
 from einops import rearrange
 from torch import nn
 
+from ._checks import _check_int
+
 
 def timestep_embedding(t: torch.Tensor, dim: int, max_period: float = 10_000.0) -> torch.Tensor:
     """Sinusoidal embedding of integer timesteps (Transformer / DDPM style): (B,) -> (B, dim)."""
@@ -52,9 +54,7 @@ class UNetConfig:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "channel_mults", tuple(self.channel_mults))
-        k = self.num_classes
-        if isinstance(k, bool) or not isinstance(k, int) or k < 0:
-            raise ValueError(f"num_classes must be an integer >= 0, got {self.num_classes!r}")
+        object.__setattr__(self, "num_classes", _check_int("num_classes", self.num_classes, 0))
         down = 2 ** (len(self.channel_mults) - 1)
         if self.image_size < 1 or self.image_size % down:
             raise ValueError(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import math
 from pathlib import Path
 
@@ -9,6 +10,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from ._checks import _check_int
+from .checkpoints import write_atomic
 from .fast import FastSampler
 from .forward import make_generator
 from .guidance import ClassConditioned, check_guidance, check_labels
@@ -91,8 +94,7 @@ class DDIMPipeline:
             )
         if batch_size is None:
             batch_size = labels.numel() if isinstance(labels, torch.Tensor) else 1
-        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-            raise ValueError(f"batch_size must be an integer >= 1, got {batch_size!r}")
+        batch_size = _check_int("batch_size", batch_size, 1)
         if isinstance(labels, torch.Tensor) and labels.numel() != batch_size:
             raise ValueError(
                 f"class_labels has {labels.numel()} labels but batch_size is {batch_size}; give "
@@ -100,10 +102,7 @@ class DDIMPipeline:
             )
         T = self.schedule.T  # noqa: N806
         steps = num_inference_steps
-        if isinstance(steps, bool) or not isinstance(steps, int) or not 1 <= steps <= T:
-            raise ValueError(
-                f"num_inference_steps must be an integer from 1 to T = {T}, got {steps!r}"
-            )
+        steps = _check_int("num_inference_steps", steps, 1, T, hint=" (at most T)")
         if device is not None:
             self.model.to(device)
         device = next(self.model.parameters()).device
@@ -158,10 +157,11 @@ def image_grid(
 def save_image_grid(
     images: torch.Tensor, path: str | Path, nrow: int | None = None, scale: int | None = None
 ) -> Path:
-    """Save a batch as one PNG (see ``image_grid``); returns the path."""
+    """Save a batch as one PNG (see ``image_grid``), written atomically; returns the path."""
     from PIL import Image
 
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(image_grid(images, nrow=nrow, scale=scale)).save(path)
-    return path
+    buf = io.BytesIO()
+    fmt = Image.registered_extensions().get(path.suffix.lower(), "PNG")
+    Image.fromarray(image_grid(images, nrow=nrow, scale=scale)).save(buf, format=fmt)
+    return write_atomic(path, buf.getvalue())

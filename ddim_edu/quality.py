@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import torch
 
+from ._checks import _check_int
 from .metrics import (
     frechet_distance,
     kernel_inception_distance,
@@ -87,8 +88,7 @@ class DigitsQuality:
         from .data import digits_split, load_digits, load_mnist, mnist_split
         from .pretrained import load
 
-        if isinstance(floor_draws, bool) or not isinstance(floor_draws, int) or floor_draws < 2:
-            raise ValueError(f"floor_draws must be an integer >= 2, got {floor_draws!r}")
+        floor_draws = _check_int("floor_draws", floor_draws, 2)
         if data not in ("digits", "mnist"):
             raise ValueError(f"data must be 'digits' or 'mnist', got {data!r}")
         self.device = torch.device(device)
@@ -149,8 +149,7 @@ class DigitsQuality:
         Class counts are multinomial with B's class frequencies; within a class the images are
         drawn without replacement, and with replacement only for the draws beyond its size.
         """
-        if isinstance(n, bool) or not isinstance(n, int) or n < 2:
-            raise ValueError(f"n must be an integer >= 2, got {n!r}")
+        n = _check_int("n", n, 2)
         lb = self.other_labels
         counts = torch.bincount(
             torch.multinomial(self.class_frequencies, n, replacement=True, generator=gen),

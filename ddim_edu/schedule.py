@@ -19,21 +19,9 @@ from dataclasses import dataclass, field
 
 import torch
 
+from ._checks import _check_int
+
 SPACINGS = ("uniform", "quadratic", "trailing", "linspace")
-
-
-def _check_int(name: str, value: object, low: int, high: int | None = None) -> int:
-    """Return ``value`` as an int, or raise ValueError naming ``name`` and the accepted range."""
-    accepted = f"an integer >= {low}" if high is None else f"an integer in [{low}, {high}]"
-    if isinstance(value, bool) or not isinstance(value, int):
-        # numpy / torch integer scalars are fine, floats such as 10.0 are not.
-        if hasattr(value, "__index__") and not isinstance(value, bool):
-            value = int(value.__index__())
-        else:
-            raise ValueError(f"{name} must be {accepted}, got {value!r}")
-    if value < low or (high is not None and value > high):
-        raise ValueError(f"{name} must be {accepted}, got {value}")
-    return value
 
 
 @dataclass(frozen=True)

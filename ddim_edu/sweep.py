@@ -17,6 +17,7 @@ import torch
 from tqdm.auto import tqdm
 
 from . import schedule as _schedule
+from ._checks import _check_int
 from .checkpoints import describe_device
 from .fast import FastSampler
 from .sampling import EpsModel, ddim_sample, eta_label, eta_options  # noqa: F401 (re-exported)
@@ -39,8 +40,7 @@ def noise_seed(seed: int, chunk: int = 0) -> int:
     PyTorch's CPU generator keeps only the low 32 bits of a seed, so the result is taken modulo
     2**32: (2**31 + 1 + 65537 seed + chunk) mod 2**32 differs from ``seed`` for every seed and
     every chunk below 65535."""
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise ValueError(f"seed must be a whole number >= 0, got {seed!r}")
+    seed = _check_int("seed", seed, 0)
     return (NOISE_STREAM + 65537 * seed + chunk) % 2**32
 
 
@@ -316,10 +316,9 @@ def run_sweep(
     from . import distributed
 
     ctx = ctx or distributed.SINGLE
-    if isinstance(n, bool) or not isinstance(n, int) or n < 2:
-        raise ValueError(f"n (samples per cell, --samples) must be an integer >= 2, got {n!r}")
-    if batch is not None and (isinstance(batch, bool) or not isinstance(batch, int) or batch < 1):
-        raise ValueError(f"batch (--batch) must be a positive integer or None, got {batch!r}")
+    n = _check_int("n (samples per cell, --samples)", n, 2)
+    if batch is not None:
+        batch = _check_int("batch (--batch)", batch, 1, hint=" or None")
     check_grid(steps, etas, schedule.T, spacing)
     cells = [(i, j) for i in range(len(etas)) for j in range(len(steps))]
     owned = distributed.split_cells([float(steps[j]) for _, j in cells], ctx.world)[ctx.rank]

@@ -32,6 +32,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from . import distributed
+from ._checks import _check_int
 
 # the checkpoint format lives in ddim_edu.checkpoints; these names stay importable from here
 from .checkpoints import (  # noqa: F401
@@ -45,6 +46,7 @@ from .checkpoints import (  # noqa: F401
 )
 from .checkpoints import describe_device as device_name  # noqa: F401
 from .data import Dataset, get_dataset
+from .forward import v_target
 from .models import NULL_CLASS, MLPConfig, MLPDenoiser, UNet, UNetConfig, config_dict
 from .sampling import PREDICTIONS
 from .schedule import SCHEDULE_PARAMS, Schedule, get_schedule
@@ -195,9 +197,7 @@ class TrainConfig:
         if self.out is None:
             self.out = str(Path("runs") / Path(self.data).name)
         for name in ("steps", "batch_size", "T", "checkpoint_every", "log_every"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise ValueError(f"{name} must be an integer >= 1, got {v!r}")
+            setattr(self, name, _check_int(name, getattr(self, name), 1))
         for name in ("lr", "grad_clip"):
             v = getattr(self, name)
             if (
@@ -207,9 +207,7 @@ class TrainConfig:
             ):
                 raise ValueError(f"{name} must be a finite number > 0, got {v!r}")
         for name in ("warmup", "decay"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < 0:
-                raise ValueError(f"{name} must be an integer >= 0 (steps), got {v!r}")
+            setattr(self, name, _check_int(name, getattr(self, name), 0, hint=" (steps)"))
         wd = self.weight_decay
         if (
             isinstance(wd, bool)
@@ -369,7 +367,7 @@ def diffusion_loss(
     elif prediction == "x0":
         target = x0
     else:
-        target = a.sqrt() * eps - (1 - a).sqrt() * x0
+        target = v_target(x0, eps, a)
     return torch.mean((model(x_t, t, *extra) - target) ** 2)
 
 

@@ -21,6 +21,7 @@ without a browser:
 
 from __future__ import annotations
 
+import base64
 import io
 import time
 from collections import OrderedDict
@@ -30,6 +31,7 @@ import matplotlib.pyplot as plt
 import torch
 
 from . import plotting
+from ._checks import _check_int
 from .fast import FastSampler
 from .gmm import GaussianMixture
 from .metrics import noise_floor, sliced_wasserstein
@@ -84,8 +86,7 @@ def check_settings(
         raise ValueError(
             f"spacing must be one of {', '.join(map(repr, SPACINGS))}, got {spacing!r}"
         )
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise ValueError(f"seed must be a whole number >= 0, got {seed!r}")
+    seed = _check_int("seed", seed, 0)
     timesteps(S, T, spacing)  # raises for combinations a spacing cannot produce
     return Settings(
         S=S, eta=eta if eta == "sigma_hat" else float(eta), spacing=spacing, seed=seed, data=data
@@ -295,8 +296,6 @@ class Explorer:
         return fig
 
     def update(self) -> dict:
-        from IPython.display import display
-
         start = time.perf_counter()
         try:
             s = self.settings()
@@ -307,10 +306,19 @@ class Explorer:
             self.last = {"error": str(err)}
             return self.last
         png = figure_png(fig)
-        self.output.clear_output(wait=True)
-        with self.output:
-            display(fig)
         plt.close(fig)
+        # The figure replaces the Output widget's content in one state update: no flicker in
+        # JupyterLab, and no captured display messages (headless runners wait on those).
+        self.output.outputs = (
+            {
+                "output_type": "display_data",
+                "data": {
+                    "image/png": base64.b64encode(png).decode("ascii"),
+                    "text/plain": f"<figure: S = {s.S}, η = {s.eta_text}>",
+                },
+                "metadata": {},
+            },
+        )
         seconds = time.perf_counter() - start
         parts = []
         if "mixture" in results:

@@ -2,6 +2,8 @@ import importlib.util
 import json
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -12,6 +14,7 @@ def load_script(name):
     return module
 
 
+@pytest.mark.slow
 def test_digits_quality_script_writes_its_record_at_tiny_size(tmp_path):
     script = load_script("digits_quality")
     out = tmp_path / "q.json"
@@ -61,6 +64,7 @@ def test_stored_results_carry_their_provenance():
     assert saved["meta"]["n_per_cell"] == 10000 and saved["meta"]["device"].startswith("NVIDIA")
 
 
+@pytest.mark.slow
 def test_sampler_speed_script_at_tiny_size(tmp_path):
     script = load_script("sampler_speed")
     out, figure = tmp_path / "speed.json", tmp_path / "time.png"
@@ -85,6 +89,7 @@ def test_stored_speed_results_meet_the_targets_they_claim():
     assert saved["wall_ratio_1000_over_50"] >= 19
 
 
+@pytest.mark.slow
 def test_headline_only_over_several_seeds(tmp_path):
     script = load_script("digits_quality")
     out = tmp_path / "h.json"

@@ -134,7 +134,7 @@ def test_input_errors_become_one_line_and_exit_code_2(capsys):
     assert cli.main(["train", "--steps", "0"]) == 2
     assert capsys.readouterr().err == "error: steps must be an integer >= 1, got 0\n"
     assert cli.main(["demo", "--n", "1"]) == 2
-    assert capsys.readouterr().err == "error: --n must be an integer >= 2\n"
+    assert capsys.readouterr().err == "error: --n must be an integer >= 2, got 1\n"
 
 
 def test_sweep_config_parses_etas_and_names_bad_ones():

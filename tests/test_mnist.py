@@ -262,6 +262,7 @@ def mnist_quality():
     return DigitsQuality(data="mnist", floor_draws=20)
 
 
+@pytest.mark.slow
 def test_mnist_fid_reference_is_the_training_split_and_the_floor_the_held_out_one(mnist_quality):
     q = mnist_quality
     assert q.metric == "MNIST-FID" and q.chunk == 2000 and q.ref.shape == (8000, 64)
@@ -290,6 +291,7 @@ def test_unknown_quality_data_is_named():
         DigitsQuality(data="cifar")
 
 
+@pytest.mark.slow
 def test_the_sweep_scores_mnist_with_mnist_fid():
     from ddim_edu.sweep import make_target
 

@@ -32,6 +32,7 @@ def test_shapes_folder_is_deterministic_rgb_and_refuses_to_overwrite(tmp_path, s
         make_shapes_folder(tmp_path / "none", n=0)
 
 
+@pytest.mark.slow
 def test_patch_swd_stays_at_the_real_level_for_real_images_and_grows_with_damage(shapes):
     real = load_image_folder(shapes)
     a, b = real[:200], real[200:]
@@ -71,6 +72,7 @@ def test_image_quality_floor_uses_disjoint_real_halves(shapes):
     assert q.floor_at(50)[1] == 50
 
 
+@pytest.mark.slow
 def test_train_and_sweep_on_an_image_folder_from_the_command_line(tmp_path, shapes, capsys):
     run = tmp_path / "run"
     args = ["train", "--data", str(shapes), "--width", "8", "--res-blocks", "1", "--steps", "30"]
@@ -128,7 +130,7 @@ def test_sweep_command_names_bad_input(tmp_path, capsys):
         str(tmp_path / "x.json"),
     ]
     assert main(args) == 2
-    assert "batch (--batch) must be a positive integer or None, got 0" in capsys.readouterr().err
+    assert "batch (--batch) must be an integer >= 1 or None, got 0" in capsys.readouterr().err
     assert not (tmp_path / "x.json").exists()
 
 

@@ -75,7 +75,7 @@ def test_pipeline_bad_input(rgb_pipe):
     for bad in (0, 2000, 50.0):
         with pytest.raises(
             ValueError,
-            match=rf"num_inference_steps must be an integer from 1 to T = 1000, got {bad}",
+            match=rf"num_inference_steps must be an integer in \[1, 1000\] \(at most T\), got {bad}",
         ):
             rgb_pipe(num_inference_steps=bad)
     with pytest.raises(ValueError, match=r"images must have shape \(B, 1 or 3, H, W\)"):

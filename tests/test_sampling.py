@@ -60,6 +60,7 @@ def test_sigma_eta_one_is_ddpm_posterior_and_eta_zero_is_zero(schedule):
 # --- the sampler against exact ground truth -------------------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("sampler", ["ddim_eta0_S1000", "ddpm_ancestral"])
 def test_samplers_with_eps_star_reproduce_the_mixture(mixture, schedule, eps_star, sampler):
     x_T = gaussian_noise(8000, seed=1)

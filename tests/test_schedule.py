@@ -105,6 +105,21 @@ def test_bad_schedule_arguments():
         linear_schedule(T=-5)
 
 
+def test_integer_check_accepts_numpy_and_torch_integers_and_refuses_bools_and_floats():
+    from ddim_edu._checks import _check_int
+
+    assert _check_int("n", np.int64(3), 2) == 3 and type(_check_int("n", np.int64(3), 2)) is int
+    assert _check_int("t", torch.tensor(5), 0, 9) == 5
+    assert _check_int("seed", -7, None) == -7
+    for bad in (True, 3.0, torch.tensor(3.0), torch.tensor(True), "3"):
+        with pytest.raises(ValueError, match=r"n must be an integer >= 2, got "):
+            _check_int("n", bad, 2)
+    with pytest.raises(ValueError, match=r"^size must be an integer >= 1 or None, got 0$"):
+        _check_int("size", 0, 1, hint=" or None")
+    with pytest.raises(ValueError, match=r"^S must be an integer in \[1, 10\] \(steps\), got 11$"):
+        _check_int("S", 11, 1, 10, hint=" (steps)")
+
+
 @pytest.mark.parametrize(("S", "first"), [(600, 599), (300, 897), (7, 852)])
 def test_uniform_keeps_exactly_S_steps_when_S_does_not_divide_T(S, first):  # noqa: N803
     # the authors' loop would run every entry of range(0, T, T // S): 1000, 334 and 8 of them

@@ -82,7 +82,7 @@ def test_noise_seed_names_bad_seeds():
     from ddim_edu.sweep import noise_seed
 
     for bad in (-1, 1.5, True, "0"):
-        with pytest.raises(ValueError, match="seed must be a whole number >= 0"):
+        with pytest.raises(ValueError, match="seed must be an integer >= 0"):
             noise_seed(bad)
 
 

@@ -27,6 +27,7 @@ def tiny(tmp_path, **overrides):
     return TrainConfig(**cfg)
 
 
+@pytest.mark.slow
 def test_a_few_hundred_steps_lower_the_loss_on_digits(tmp_path):
     meta = train(tiny(tmp_path, steps=200, log_every=20, checkpoint_every=200), progress=False)
     first, last = meta["history"][0][1], meta["history"][-1][1]
@@ -141,6 +142,26 @@ def test_train_help_explains_every_option(capsys):
         flag = ("--no-" if f.default is True else "--") + f.name.replace("_", "-")
         assert re.search(re.escape(flag) + r"\s", text), flag
     assert "folder of PNG/JPEG images" in " ".join(text.split())
+
+
+def test_v_target_is_the_velocity_that_eps_and_x0_inverts():
+    from ddim_edu.forward import v_target
+    from ddim_edu.sampling import eps_and_x0
+
+    x0 = torch.randn(4, 3, dtype=torch.float64)
+    eps = torch.randn(4, 3, dtype=torch.float64)
+    a = torch.tensor([0.9, 0.5, 0.2, 0.01], dtype=torch.float64)[:, None]  # one level per row
+    v = v_target(x0, eps, a)
+    assert v.shape == (4, 3)
+    for i in range(4):
+        ai = float(a[i])
+        torch.testing.assert_close(v[i], v_target(x0[i], eps[i], ai), rtol=0, atol=1e-15)
+        x_t = ai**0.5 * x0[i] + (1 - ai) ** 0.5 * eps[i]
+        e, z = eps_and_x0(v[i], x_t, ai, "v")
+        torch.testing.assert_close(e, eps[i])
+        torch.testing.assert_close(z, x0[i])
+    # at alpha_bar = 1 (clean data) v is the noise, at alpha_bar = 0 it is -x_0
+    assert torch.equal(v_target(x0, eps, 1.0), eps) and torch.equal(v_target(x0, eps, 0.0), -x0)
 
 
 def test_learning_rate_warms_up_and_decays_to_zero():

@@ -78,7 +78,7 @@ def test_digits_view_shapes_and_drawing(digits):
         ({"data": ""}, "choose what to show"),
         ({"eta": 1.5}, "eta must lie in \\[0, 1\\]"),
         ({"spacing": "cubic"}, "spacing must be one of"),
-        ({"seed": -1}, "seed must be a whole number >= 0"),
+        ({"seed": -1}, "seed must be an integer >= 0, got -1"),
     ],
 )
 def test_bad_control_values_give_readable_messages(raw, message):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import torch
 
+from .._checks import _as_int
 from ..forward import ddpm_posterior, q_sample, sigma_hat
 from ..schedule import Schedule, linear_schedule
 from ._core import _compare, _floats, _random_levels, _rng, _tensor, exercise
@@ -91,11 +92,10 @@ def _check_half_signal(value, seed: int) -> tuple[bool, str]:
     ab = schedule.alpha_bar
     expected = int(torch.nonzero(ab.sqrt() < 0.5)[0])
     wrong_no_sqrt = int(torch.nonzero(ab < 0.5)[0])
-    if isinstance(value, bool) or not isinstance(value, int):
-        if hasattr(value, "__index__"):
-            value = int(value.__index__())
-        else:
-            return False, f"Expected a whole number (a timestep), got {value!r}."
+    t = _as_int(value)  # Python, NumPy and torch integers; not bools or floats
+    if t is None:
+        return False, f"Expected a whole number (a timestep), got {value!r}."
+    value = t
     if value == expected:
         snr = schedule.snr()[expected]
         return (

@@ -6,6 +6,7 @@ import math
 
 import torch
 
+from ..forward import v_target
 from ..schedule import linear_schedule
 from ._core import _compare, _rng, _tensor, exercise
 
@@ -83,8 +84,8 @@ def _check_v_target(fn, seed: int) -> tuple[bool, str]:
     eps = torch.randn(64, 2, generator=gen, dtype=torch.float64)
     a = float(torch.rand(1, generator=gen, dtype=torch.float64)) * 0.8 + 0.1
     got = _tensor(fn, x0.clone(), eps.clone(), a)
+    expected = v_target(x0, eps, a)
     sa, s1a = math.sqrt(a), math.sqrt(1 - a)
-    expected = sa * eps - s1a * x0
     mistakes = {
         "The sign is flipped: v = √ᾱ ε − √(1 − ᾱ) x_0.": s1a * x0 - sa * eps,
         "The coefficients are swapped: ε gets √ᾱ and x_0 gets √(1 − ᾱ).": s1a * eps - sa * x0,
