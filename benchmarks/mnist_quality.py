@@ -53,17 +53,72 @@ def _ints(text: str) -> list[int]:
     return [int(v) for v in text.split(",")]
 
 
-def sample(model, n: int, S: int, eta, seed: int, batch: int) -> torch.Tensor:  # noqa: N803
-    """n samples with x_T from ``manual_seed(seed)`` and noise from ``noise_seed(seed, chunk)``."""
+def sample(
+    model,
+    n: int,
+    S: int,  # noqa: N803
+    eta,
+    seed: int,
+    batch: int,
+    labels=None,
+    w: float = 1.0,
+) -> torch.Tensor:
+    """n samples with x_T from ``manual_seed(seed)`` and noise from ``noise_seed(seed, chunk)``.
+
+    ``labels`` (n,) asks for one class per image (guidance scale ``w``); None samples with the
+    "no class" entry. The chunks, x_T and noise are the same either way.
+    """
     x_T = torch.randn((n, 1, 28, 28), generator=torch.Generator().manual_seed(seed))  # noqa: N806
-    sampler = FastSampler(
-        model, model.schedule, timesteps(S, model.schedule.T), clip=1.0, **eta_options(eta)
-    )
+    taus = timesteps(S, model.schedule.T)
     out = []
     for k, start in enumerate(range(0, n, batch)):
+        eps_model = model
+        if labels is not None:
+            eps_model = ClassConditioned(model, labels[start : start + batch], guidance_scale=w)
+        sampler = FastSampler(eps_model, model.schedule, taus, clip=1.0, **eta_options(eta))
         gen = torch.Generator().manual_seed(noise_seed(seed, k))
         out.append(sampler(x_T[start : start + batch], generator=gen))
     return torch.cat(out).clamp(-1, 1)
+
+
+def data_labels(n: int, seed: int) -> torch.Tensor:
+    """n labels drawn i.i.d. from the training split's class frequencies (generator 1000 + seed)."""
+    _, y = load_mnist("train")
+    freq = torch.bincount(y, minlength=10).double()
+    gen = torch.Generator().manual_seed(1000 + seed)
+    return torch.multinomial(freq / freq.sum(), n, replacement=True, generator=gen)
+
+
+def unconditional_row(quality, x, train_x, seed: int, wall: float) -> dict:
+    s = quality(x)
+    copies, threshold = copy_fraction(x, train_x)
+    return {
+        "seed": seed,
+        "n": s.n,
+        "fid": round(s.fid, 4),
+        "floor": round(s.fid_floor, 4),
+        "floor_sd": round(s.fid_floor_sd, 4),
+        "fid_over_floor": round(s.fid_ratio, 3),
+        "confident": round(s.confident, 4),
+        "class_fractions": s.class_fractions,
+        "class_tv": round(s.class_tv, 4),
+        "class_tv_floor": round(s.class_tv_floor, 4),
+        "near_copy_fraction": round(copies, 4),
+        "near_copy_threshold": round(threshold, 3),
+        "sampling_s": round(wall, 1),
+        "summary": f"{s.summary()}, near-copies {copies:.1%}",
+    }
+
+
+def meets_targets(rows: list[dict]) -> dict:
+    return {
+        "fid_at_most_2x_floor": all(r["fid_over_floor"] <= 2.0 for r in rows),
+        "confident_at_least_90pct": all(r["confident"] >= 0.9 for r in rows),
+        "class_fractions_in_6_14pct": all(
+            0.06 <= f <= 0.14 for r in rows for f in r["class_fractions"]
+        ),
+        "near_copies_at_most_5pct": all(r["near_copy_fraction"] <= 0.05 for r in rows),
+    }
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -74,6 +129,15 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--seeds", type=_ints, default=[0, 1, 2], help="x_T seeds (default: 0,1,2)")
     parser.add_argument(
         "--guidance", type=_floats, default=[1.0, 2.0, 3.0], help="guidance scales (default: 1,2,3)"
+    )
+    parser.add_argument(
+        "--n-guided", type=int, default=500, help="samples per guidance scale (default: 500)"
+    )
+    parser.add_argument(
+        "--figure-scale", type=float, default=2.0, help="guidance scale of mnist_guided.png"
+    )
+    parser.add_argument(
+        "--throughput-batch", type=int, default=256, help="batch of the throughput timing"
     )
     parser.add_argument("--batch", type=int, default=500, help="sampling batch (default: 500)")
     parser.add_argument("--run-dir", default=None, help="a training run instead of shipped mnist")
@@ -107,55 +171,42 @@ def main(argv: list[str] | None = None) -> dict:
         },
     }
 
-    # 1. unconditional, S = 50, eta = 0, several x_T seeds
-    unconditional = []
-    for seed in args.seeds:
-        t0 = time.perf_counter()
-        x = sample(model, args.n, 50, 0.0, seed, args.batch)
-        wall = time.perf_counter() - t0
-        s = quality(x)
-        copies, threshold = copy_fraction(x, train_x)
-        row = {
-            "seed": seed,
-            "n": s.n,
-            "fid": round(s.fid, 4),
-            "floor": round(s.fid_floor, 4),
-            "floor_sd": round(s.fid_floor_sd, 4),
-            "fid_over_floor": round(s.fid_ratio, 3),
-            "confident": round(s.confident, 4),
-            "class_fractions": s.class_fractions,
-            "class_tv": round(s.class_tv, 4),
-            "class_tv_floor": round(s.class_tv_floor, 4),
-            "near_copy_fraction": round(copies, 4),
-            "near_copy_threshold": round(threshold, 3),
-            "sampling_s": round(wall, 1),
-        }
-        print(f"unconditional seed {seed}: {s.summary()}, near-copies {copies:.1%}", flush=True)
-        unconditional.append(row)
-        if seed == args.seeds[0]:
-            save_image_grid(x[:100], figures / "mnist_samples.png", nrow=10, scale=2)
-    record["unconditional"] = unconditional
+    # 1. unconditional, S = 50, eta = 0, several x_T seeds: (a) the "no class" entry; (b) one
+    # label per image drawn from the data's class frequencies with w = 1, which samples the same
+    # marginal p(x) = sum_y p(y) p(x | y) through the conditional network
+    for key, labelled in (("unconditional", False), ("data_labels", True)):
+        rows = []
+        for seed in args.seeds:
+            labels = data_labels(args.n, seed) if labelled else None
+            t0 = time.perf_counter()
+            x = sample(model, args.n, 50, 0.0, seed, args.batch, labels=labels)
+            row = unconditional_row(quality, x, train_x, seed, time.perf_counter() - t0)
+            print(f"{key} seed {seed}: {row['summary']}", flush=True)
+            rows.append(row)
+            if seed == args.seeds[0] and not labelled:
+                save_image_grid(x[:100], figures / "mnist_samples.png", nrow=10, scale=2)
+        record[key] = rows
 
     # 2. guided: one requested class per image, classes 0..9 in turn
-    labels = torch.arange(args.n) % 10
+    labels = torch.arange(args.n_guided) % 10
     guided = []
     for w in args.guidance:
-        cond = ClassConditioned(model, labels, guidance_scale=w)
-        x = sample(cond, args.n, 50, 0.0, args.seeds[0], args.n)
+        x = sample(model, args.n_guided, 50, 0.0, args.seeds[0], args.batch, labels=labels, w=w)
         acc = quality.class_accuracy(x, labels)
         s = quality(x)
         guided.append(
             {
                 "guidance_scale": w,
-                "n": args.n,
+                "n": args.n_guided,
                 "class_accuracy": round(acc, 4),
                 "confident": round(s.confident, 4),
                 "fid": round(s.fid, 4),
+                "floor": round(s.fid_floor, 4),
                 "fid_over_floor": round(s.fid_ratio, 3),
             }
         )
         print(f"guided w = {w}: {acc:.1%} as requested, {s.summary()}", flush=True)
-        if w == max(args.guidance):
+        if w == args.figure_scale:
             order = torch.argsort(labels[:100], stable=True)
             save_image_grid(x[:100][order], figures / "mnist_guided.png", nrow=10, scale=2)
     record["guided"] = guided
@@ -172,21 +223,22 @@ def main(argv: list[str] | None = None) -> dict:
     }
 
     # 4. throughput at batch 256: the pipeline (S = 50) and the bare network
+    tb = args.throughput_batch
     pipe = DDIMPipeline(model)
     pipe(batch_size=8, num_inference_steps=2, generator=0, progress=False)  # warm-up
     t0 = time.perf_counter()
-    pipe(batch_size=256, num_inference_steps=50, generator=0, progress=False)
-    pipe_ips = 256 / (time.perf_counter() - t0)
-    x = torch.randn(256, 1, 28, 28)
-    t = torch.full((256,), 500)
+    pipe(batch_size=tb, num_inference_steps=50, generator=0, progress=False)
+    pipe_ips = tb / (time.perf_counter() - t0)
+    x = torch.randn(tb, 1, 28, 28)
+    t = torch.full((tb,), 500)
     with torch.no_grad():
         model(x, t)
         t0 = time.perf_counter()
         for _ in range(5):
             model(x, t)
-    forward_ips = 5 * 256 / (time.perf_counter() - t0)
+    forward_ips = 5 * tb / (time.perf_counter() - t0)
     record["throughput"] = {
-        "batch": 256,
+        "batch": tb,
         "pipeline_images_per_s_S50": round(pipe_ips, 2),
         "network_forward_images_per_s": round(forward_ips, 1),
         # time of one pipeline call over the time of its 50 bare network calls (1.0: no overhead)
@@ -196,12 +248,8 @@ def main(argv: list[str] | None = None) -> dict:
 
     best = max(guided, key=lambda g: g["class_accuracy"])
     record["targets"] = {
-        "fid_at_most_2x_floor": all(r["fid_over_floor"] <= 2.0 for r in unconditional),
-        "confident_at_least_90pct": all(r["confident"] >= 0.9 for r in unconditional),
-        "class_fractions_in_6_14pct": all(
-            0.06 <= f <= 0.14 for r in unconditional for f in r["class_fractions"]
-        ),
-        "near_copies_at_most_5pct": all(r["near_copy_fraction"] <= 0.05 for r in unconditional),
+        "unconditional": meets_targets(record["unconditional"]),
+        "data_labels": meets_targets(record["data_labels"]),
         "guided_at_least_97pct": best["class_accuracy"] >= 0.97,
         "guided_scale": best["guidance_scale"],
         "s10_paper_order": record["s10"]["paper_order"],

@@ -9,6 +9,9 @@ cost nothing beside the network:
 
       x_prev = A_t x_t + B_t out + C_t z        (out = eps, x_0 or v, whatever the network predicts)
 
+  With clipping, eps is re-derived from the clamped x_0 (as in ``ddim_sample``), so the step is
+  x_prev = D_t clamp(x_0) + E_t x_t + C_t z, still three fused kernels.
+
   The timestep batches are made once per batch size and device; nothing inside the loop creates
   a tensor from host data, reads a value back, or synchronises with the device.
 * Noise is still drawn from a seeded CPU generator (so a seed gives the same samples on every
@@ -106,16 +109,20 @@ class FastSampler:
             p, q, r, s = _output_to_eps_x0(self.prediction, a_t)
             c0 = math.sqrt(a_prev)
             direction = step.direction
+            # with clipping eps is re-derived from the clamped x_0, eps = (x - sqrt(a_t) x0) /
+            # sqrt(1 - a_t), so x_prev = (c0 - direction sqrt(a_t / (1 - a_t))) x0 + direction /
+            # sqrt(1 - a_t) x
+            clip_x0 = c0 - direction * math.sqrt(a_t / (1.0 - a_t))
+            clip_x = direction / math.sqrt(1.0 - a_t)
             self.steps.append(
                 {
                     "t": t,
                     "A": c0 * r + direction * p,  # x_prev = A x + B out + C z  (no clipping)
                     "B": c0 * s + direction * q,
                     "C": s_noise,
-                    "eps": (p, q),
                     "x0": (r, s),
-                    "c0": c0,
-                    "direction": direction,
+                    "clip_x0": clip_x0,  # x_prev = clip_x0 clamp(r x + s out) + clip_x x + C z
+                    "clip_x": clip_x,
                 }
             )
         self.noisy = [i for i, st in enumerate(self.steps) if st["C"] > 0.0]
@@ -182,10 +189,9 @@ class FastSampler:
             if out.dtype != x.dtype:
                 out = out.to(x.dtype)
             if self.clip is not None:
-                (p, q), (r, s) = st["eps"], st["x0"]
+                r, s = st["x0"]
                 x0 = torch.add(x * r, out, alpha=s).clamp_(-self.clip, self.clip)
-                eps = torch.add(x * p, out, alpha=q) if p != 0.0 else out * q
-                x = torch.add(x0 * st["c0"], eps, alpha=st["direction"])
+                x = torch.add(x * st["clip_x"], x0, alpha=st["clip_x0"])
             elif out.untyped_storage().data_ptr() == x.untyped_storage().data_ptr():
                 x = torch.add(x * st["A"], out, alpha=st["B"])  # the output aliases x
             else:

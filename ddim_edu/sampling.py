@@ -211,8 +211,10 @@ def ddim_sample(
         timesteps: descending distinct ints, e.g. ``ddim_edu.schedule.timesteps(S, T, spacing)``.
         eta: 0 gives DDIM (deterministic), 1 gives DDPM's posterior variance (eq. 16).
         variance: ``"eta"`` or ``"sigma_hat"`` (DDPM's larger variance; ``eta`` is then ignored).
-        clip: clamp the predicted x_0 to [-clip, clip] before it enters the update (the
-            direction term keeps the model's eps).
+        clip: clamp the predicted x_0 to [-clip, clip] and re-derive eps from the clamped x_0,
+            eps = (x_t - sqrt(alpha_bar_t) x_0) / sqrt(1 - alpha_bar_t), so that both terms of
+            eq. 12 describe one and the same x_t. Clamping x_0 alone while the direction term
+            keeps the model's eps moves x_t off the pair; with guidance that wrecks the samples.
         prediction: what the model outputs, ``"eps"``, ``"x0"`` or ``"v"``.
         generator: a CPU ``torch.Generator`` or an int seed; noise is drawn on the CPU and moved
             to x_T's device, so a seed gives the same samples on every device.
@@ -240,6 +242,7 @@ def ddim_sample(
         eps, x0_pred = eps_and_x0(model_output(eps_model, x, t), x, a_t, prediction)
         if clip is not None:
             x0_pred = x0_pred.clamp(-clip, clip)
+            eps = (x - math.sqrt(a_t) * x0_pred) / math.sqrt(1.0 - a_t)
         z = None
         if s_noise > 0.0:
             z = zs[i] if zs is not None else draw_noise(x.shape, like=x, generator=gen)
@@ -275,11 +278,9 @@ def ddpm_sample(
     ``"sigma_hat"`` uses beta_t (equal to ``ddim_sample(variance="sigma_hat")`` with S = T).
     The last step adds no noise. Other arguments as in ``ddim_sample``; ``noise`` holds T tensors.
 
-    With ``clip`` the two samplers differ on purpose: the posterior mean c0 x0_pred + ct x_t uses
-    the clipped x_0 in both of its terms (as if eps were recomputed from it), while
-    ``ddim_sample`` clamps x_0 in the first term of eq. 12 and keeps the model's eps in the
-    direction term. Without clipping, or when no x_0 reaches the bound, they agree to float
-    rounding (tests/test_sampling.py).
+    With ``clip`` the posterior mean c0 x0_pred + ct x_t uses the clipped x_0 together with x_t,
+    which is what ``ddim_sample`` does by re-deriving eps from the clipped x_0: the two samplers
+    agree to float rounding with and without clipping (tests/test_sampling.py).
     """
     x = _check_x("x_T", x_T)
     variance = _check_choice("variance", variance, VARIANCES)

@@ -183,7 +183,7 @@ def test_eta_one_with_all_steps_equals_ddpm_ancestral(schedule, eps_star):
     assert torch.allclose(ddim, ddpm, atol=1e-9)
 
 
-def test_ddpm_and_ddim_eta_one_agree_unless_clipping_bites(schedule):
+def test_ddpm_and_ddim_eta_one_agree_with_and_without_clipping(schedule):
     # a point mass at 3.0: predicted x_0 is 3.0 at every step, far outside clip = 1
     x0_true = torch.full((1, 2), 3.0, dtype=torch.float64)
     model = oracle_for_point(x0_true, schedule)
@@ -196,11 +196,14 @@ def test_ddpm_and_ddim_eta_one_agree_unless_clipping_bites(schedule):
         _, b = ddpm_sample(model, x_T, schedule, variance="eta", **kw)
         return a.x, b.x
 
-    a, b = both(100.0)  # the bound is never reached: the same path
+    a, b = both(100.0)  # the bound is never reached
     assert torch.allclose(a, b, atol=1e-9)
-    a, b = both(1.0)  # clipped: the paths part (both end on the bound, x_0 = 1)
-    assert torch.allclose(a[-1], b[-1]) and torch.allclose(b[-1], torch.ones_like(b[-1]))
-    assert (a[S // 2] - b[S // 2]).abs().max().item() > 0.1
+    a, b = both(1.0)  # clipped at every step: eps re-derived from the clamped x_0, the same path
+    assert torch.allclose(a, b, atol=1e-9)
+    assert torch.allclose(b[-1], torch.ones_like(b[-1]))
+    # and the path is not the unclipped one
+    c, _ = both(100.0)
+    assert (a[S // 2] - c[S // 2]).abs().max().item() > 0.1
 
 
 def test_ddpm_refuses_its_old_variance_words(schedule, eps_star):
@@ -280,22 +283,26 @@ def test_last_step_lands_on_alpha_bar_one(schedule, eta, spacing):
     assert (x - x0).abs().max() < 1e-10
 
 
-def test_clip_clamps_predicted_x0_but_keeps_the_models_eps(schedule):
+def test_clip_clamps_x0_and_rederives_eps_from_it(schedule):
     x0 = torch.full((8, 2), 3.0, dtype=torch.float64)
     model = oracle_for_point(x0, schedule)
     x_T = gaussian_noise(8, seed=15)
     out = ddim_sample(model, x_T, schedule, timesteps(10), clip=1.0, progress=False)
     assert torch.allclose(out, torch.ones_like(out), atol=1e-12)
-    # one step by hand: the x_0 term is clamped, the direction term uses the model's own eps
+    # one step by hand: x_0 is clamped and eps is the one that, with the clamped x_0, gives x_T
     taus = [600, 300]
     _, traj = ddim_sample(
         model, x_T, schedule, taus, clip=1.0, return_trajectory=True, progress=False
     )
-    a_prev = schedule.alpha_bar_at(300)
-    eps = model(x_T, torch.full((8,), 600))
+    a_t, a_prev = schedule.alpha_bar_at(600), schedule.alpha_bar_at(300)
+    eps = (x_T - math.sqrt(a_t) * torch.ones_like(x_T)) / math.sqrt(1 - a_t)
     expected = math.sqrt(a_prev) * torch.ones_like(x_T) + math.sqrt(1 - a_prev) * eps
     assert torch.allclose(traj.x[1], expected, atol=1e-12)
     assert torch.equal(traj.x0_pred[0], torch.ones_like(x_T))
+    # the model's own eps would give another point
+    eps_model = model(x_T, torch.full((8,), 600))
+    other = math.sqrt(a_prev) * torch.ones_like(x_T) + math.sqrt(1 - a_prev) * eps_model
+    assert (traj.x[1] - other).abs().max().item() > 0.1
 
 
 def test_prediction_types_give_the_same_samples(schedule, eps_star):
