@@ -100,3 +100,40 @@ def _check_noise(noise: object, n_steps: int, like: torch.Tensor) -> list[torch.
                 f"each noise tensor must have the shape of x_T {tuple(like.shape)}, got {got}"
             )
     return [z.to(device=like.device, dtype=like.dtype) for z in noise]
+
+
+def _available_devices() -> list[str]:
+    names = ["cpu"]
+    if torch.cuda.is_available():
+        names += [f"cuda:{i}" for i in range(torch.cuda.device_count())]
+    mps = getattr(torch.backends, "mps", None)
+    if mps is not None and mps.is_available():
+        names.append("mps")
+    return names
+
+
+def check_device(device: object, name: str = "device") -> torch.device:
+    """``device`` as a ``torch.device`` this torch can use, or ValueError naming what is available.
+
+    Accepts a ``torch.device`` or a string such as ``"cpu"``, ``"cuda"``, ``"cuda:1"``, ``"mps"``.
+    """
+    available = _available_devices()
+    try:
+        dev = torch.device(device)  # type: ignore[arg-type]
+    except (RuntimeError, TypeError):
+        raise ValueError(
+            f"{name} must be a device such as {', '.join(map(repr, available))}, got {device!r}"
+        ) from None
+    usable = dev.type == "cpu" or (
+        dev.type == "cuda"
+        and torch.cuda.is_available()
+        and (dev.index is None or dev.index < torch.cuda.device_count())
+    )
+    if dev.type == "mps":
+        usable = "mps" in available
+    if not usable:
+        raise ValueError(
+            f"{name} {str(dev)!r} is not available to this torch {torch.__version__}; "
+            f"available: {', '.join(available)}"
+        )
+    return dev

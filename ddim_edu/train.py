@@ -32,7 +32,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from . import distributed
-from ._checks import _check_int
+from ._checks import _check_int, check_device
 
 # the checkpoint format lives in ddim_edu.checkpoints; these names stay importable from here
 from .checkpoints import (  # noqa: F401
@@ -241,8 +241,9 @@ class NonFiniteLossError(RuntimeError):
 
 
 def pick_device(name: str = "auto") -> torch.device:
+    """``"auto"`` picks CUDA, then MPS, then the CPU; any other name is checked (``check_device``)."""
     if name != "auto":
-        return torch.device(name)
+        return check_device(name)
     if torch.cuda.is_available():
         return torch.device("cuda")
     if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
