@@ -4,10 +4,10 @@
     .venv/bin/python benchmarks/digits_quality.py --n 10000      # the full-size grid (for a GPU)
     .venv/bin/python benchmarks/digits_quality.py --n 300 --steps 10,20   # a quick look
     .venv/bin/python benchmarks/digits_quality.py --headline-only --headline-seeds 0,123,7 \
-        --out benchmarks/results/digits_headline_cpu.json        # the 2,000-sample target, 3 x_T seeds
-    .venv/bin/python benchmarks/digits_quality.py --refloor benchmarks/results/digits_quality.json
+        --out ddim_edu/records/digits_headline_cpu.json        # the 2,000-sample target, 3 x_T seeds
+    .venv/bin/python benchmarks/digits_quality.py --refloor ddim_edu/records/digits_quality.json
 
-Writes benchmarks/results/digits_quality.json (with device, date and command),
+Writes ddim_edu/records/digits_quality.json (with device, date and command),
 figures/digits_samples.png and figures/digits_quality.png. ``--refloor FILE`` samples nothing: it
 recomputes the floors of a stored record with the current ``DigitsQuality`` (the digits-FID values
 themselves depend only on the samples and half A, so they stay) and redraws the figure.
@@ -46,6 +46,7 @@ from ddim_edu.sweep import (  # noqa: E402,F401
 )
 
 ROOT = Path(__file__).resolve().parents[1]
+RECORDS = ROOT / "ddim_edu" / "records"  # stored results, shipped in the package
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -85,9 +86,7 @@ def main(argv: list[str] | None = None) -> dict:
         action="store_true",
         help="with the fast sampler, run the network through torch.compile (GPU sweeps)",
     )
-    parser.add_argument(
-        "--out", default=str(ROOT / "benchmarks" / "results" / "digits_quality.json")
-    )
+    parser.add_argument("--out", default=str(RECORDS / "digits_quality.json"))
     parser.add_argument("--figures", default=str(ROOT / "figures"))
     parser.add_argument(
         "--headline-seeds",

@@ -6,7 +6,7 @@
 One cell of the stored grid cannot separate eta = 0 from eta = 0.2 at S = 10 (0.394 against 0.370,
 the floor's spread for a cell is 0.034). Here every eta is sampled from the *same* x_T, seed after
 seed, so the comparison is paired: the differences between etas are read against their own
-scatter over seeds. Writes benchmarks/results/digits_s10_replicates.json (device, date, command).
+scatter over seeds. Writes ddim_edu/records/digits_s10_replicates.json (device, date, command).
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from ddim_edu.quality import DigitsQuality
 from ddim_edu.sweep import run_metadata, sample_cell
 
 ROOT = Path(__file__).resolve().parents[1]
+RECORDS = ROOT / "ddim_edu" / "records"  # stored results, shipped in the package
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -37,9 +38,7 @@ def main(argv: list[str] | None = None) -> dict:
         "--n", type=int, default=10000, help="samples per cell (default: %(default)s)"
     )
     parser.add_argument("--steps", type=int, default=10, help="S (default: %(default)s)")
-    parser.add_argument(
-        "--out", default=str(ROOT / "benchmarks" / "results" / "digits_s10_replicates.json")
-    )
+    parser.add_argument("--out", default=str(RECORDS / "digits_s10_replicates.json"))
     args = parser.parse_args(argv)
     seeds = [int(s) for s in args.seeds.split(",")]
     etas = [float(e) for e in args.etas.split(",")]

@@ -246,6 +246,7 @@ def main(argv: list[str] | None = None) -> None:
                 "digits",
                 folder=Path(args.export_to),
                 notes={"selected_from": sorted(scores), "selection_n": n_score},
+                overwrite=True,  # replaces the shipped digits entry in --export-to
             )
             print(f"exported {best}: {entry['size_bytes'] / 1e6:.1f} MB")
         for f in ("digits.safetensors", "manifest.json"):

@@ -1,6 +1,6 @@
 """Sample quality of the shipped MNIST UNet: the targets of the README, as one results file.
 
-    .venv/bin/python benchmarks/mnist_quality.py                       # the full check (~30 min, 2 CPU cores)
+    .venv/bin/python benchmarks/mnist_quality.py                       # the full check (58 min, 2 CPU cores)
     .venv/bin/python benchmarks/mnist_quality.py --n 300 --seeds 0     # a quick look (~3 min)
     .venv/bin/python benchmarks/mnist_quality.py --run-dir runs/mnist  # a training run instead
 
@@ -16,7 +16,7 @@ What it measures (MNIST-FID in the features of the shipped ``mnist_classifier``,
 * throughput of the pipeline (images per second at S = 50, batch 256) beside the bare network's
   forward throughput at the same batch.
 
-Writes benchmarks/results/mnist_quality.json (device, date, command), figures/mnist_samples.png
+Writes ddim_edu/records/mnist_quality.json (device, date, command), figures/mnist_samples.png
 (100 unconditional samples) and figures/mnist_guided.png (one row per class).
 """
 
@@ -43,6 +43,7 @@ from ddim_edu.sweep import eta_options, noise_seed, run_metadata
 from ddim_edu.train import load_run
 
 ROOT = Path(__file__).resolve().parents[1]
+RECORDS = ROOT / "ddim_edu" / "records"  # stored results, shipped in the package
 
 
 def _floats(text: str) -> list[float]:
@@ -141,9 +142,7 @@ def main(argv: list[str] | None = None) -> dict:
     )
     parser.add_argument("--batch", type=int, default=500, help="sampling batch (default: 500)")
     parser.add_argument("--run-dir", default=None, help="a training run instead of shipped mnist")
-    parser.add_argument(
-        "--out", default=str(ROOT / "benchmarks" / "results" / "mnist_quality.json")
-    )
+    parser.add_argument("--out", default=str(RECORDS / "mnist_quality.json"))
     parser.add_argument("--figures", default=str(ROOT / "figures"), help="folder for the PNGs")
     args = parser.parse_args(argv)
     out = Path(args.out)

@@ -13,8 +13,8 @@ Measured on the CPU with the shipped digits UNet (1x8x8), in one run:
 4. training throughput (images/s);
 5. with --notebooks, the time of each notebook under nbval in FAST mode.
 
-Writes benchmarks/results/sampler_speed.json and figures/time_vs_S.png (with the GPU numbers of
-benchmarks/results/gpu_session.json beside the CPU ones, when that file exists).
+Writes ddim_edu/records/sampler_speed.json and figures/time_vs_S.png (with the GPU numbers of
+ddim_edu/records/gpu_session.json beside the CPU ones, when that file exists).
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import torch  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
+RECORDS = ROOT / "ddim_edu" / "records"  # stored results, shipped in the package
 sys.path.insert(0, str(ROOT))
 
 from ddim_edu import pretrained  # noqa: E402
@@ -202,7 +203,7 @@ def notebook_times() -> dict:
 
 def plot(record: dict, path: Path) -> None:
     panels = [("CPU", record["wall_vs_S"])]
-    gpu_file = ROOT / "benchmarks" / "results" / "gpu_session.json"
+    gpu_file = RECORDS / "gpu_session.json"
     if gpu_file.exists():
         gpu = json.loads(gpu_file.read_text())
         if "wall_vs_S" in gpu.get("bench", {}):
@@ -231,9 +232,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--quick", action="store_true", help="tiny sizes (a smoke run)")
     parser.add_argument("--notebooks", action="store_true", help="also time each notebook")
     parser.add_argument("--no-diffusers", action="store_true", help="skip the reference")
-    parser.add_argument(
-        "--out", default=str(ROOT / "benchmarks" / "results" / "sampler_speed.json")
-    )
+    parser.add_argument("--out", default=str(RECORDS / "sampler_speed.json"))
     parser.add_argument("--figure", default=str(ROOT / "figures" / "time_vs_S.png"))
     args = parser.parse_args(argv)
     with_diffusers = not args.no_diffusers

@@ -20,8 +20,9 @@ from pathlib import Path
 
 from . import classifier, demo
 from ._checks import _check_int
+from .checkpoints import CHECKPOINT, CHECKPOINT_JSON
 from .schedule import SPACINGS
-from .sweep import S_GRID, SweepConfig, run_sweep_command
+from .sweep import S_GRID, SweepConfig, load_results, run_sweep_command
 from .train import TrainConfig
 
 # --- options from dataclass fields -----------------------------------------------------------
@@ -134,6 +135,7 @@ class DemoOptions:
 
     def __post_init__(self) -> None:
         self.n = _check_int("--n", self.n, 2)
+        self.seed = _check_int("--seed", self.seed, 0)
 
 
 @dataclass
@@ -149,10 +151,14 @@ class ClassifierOptions:
     )
     steps: int = field(default=classifier.STEPS, metadata={"help": "optimizer steps"})
     seed: int = field(default=classifier.SEED, metadata={"help": "seed"})
+    overwrite: bool = field(
+        default=False, metadata={"help": "replace a checkpoint that --out already holds"}
+    )
 
     def __post_init__(self) -> None:
         if self.out is None:
             self.out = f"runs/{self.data}_classifier"
+        self.steps = _check_int("--steps", self.steps, 1)
 
 
 @dataclass
@@ -160,9 +166,21 @@ class ExportOptions:
     """``export``: the arguments of ``pretrained.export``."""
 
     run: str = field(metadata={"help": "run folder holding checkpoint.safetensors"})
-    name: str = field(metadata={"help": "name to load it by, e.g. digits"})
+    name: str = field(
+        metadata={
+            "help": "name to load it by, e.g. digits: letters, digits, '_', '-' and '.'; "
+            "the file is <name>.safetensors inside --folder"
+        }
+    )
     folder: str | None = field(
-        default=None, metadata={"help": "weights folder (default: the package's ddim_edu/weights)"}
+        default=None,
+        metadata={
+            "help": "weights folder (default: the package's ddim_edu/weights, only in a source "
+            "checkout; an installed package needs --folder)"
+        },
+    )
+    overwrite: bool = field(
+        default=False, metadata={"help": "replace a model of that name (or its file) in --folder"}
     )
 
 
@@ -174,6 +192,77 @@ class ShapesOptions:
     n: int = field(default=4000, metadata={"help": "number of images"})
     size: int = field(default=32, metadata={"help": "side in pixels"})
     seed: int = field(default=0, metadata={"help": "seed"})
+    overwrite: bool = field(
+        default=False, metadata={"help": "write into a folder that is not empty"}
+    )
+
+
+# --- output paths: checked before any work, so that a typo fails in a second, not after an hour ---
+
+
+def _writable_folder(folder: Path, option: str, given: str) -> None:
+    """The nearest existing folder at or above ``folder`` (the writer creates the rest) must be a
+    folder that this process can write in; else ValueError naming ``option`` and its value."""
+    existing = folder
+    while not existing.exists() and existing.parent != existing:
+        existing = existing.parent
+    where = (
+        f"{option} {given!r}"
+        if existing == Path(given)
+        else f"{option} {given!r}: {str(existing)!r}"
+    )
+    if not existing.is_dir():
+        raise ValueError(f"{where} is a file, not a folder")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise ValueError(f"{where} is a folder this process cannot write in")
+
+
+def check_out_file(path: str | Path, option: str) -> Path:
+    """A file a command will write: not a folder, in a folder that exists or can be created and
+    is writable. Nothing is created."""
+    path = Path(path)
+    if path.is_dir():
+        raise ValueError(
+            f"{option} {str(path)!r} is a folder; give a file path inside it or elsewhere"
+        )
+    _writable_folder(path.parent, option, str(path))
+    return path
+
+
+def check_out_folder(path: str | Path, option: str, files: tuple[str, ...] = ()) -> Path:
+    """A folder a command will write ``files`` into: a folder (or creatable), writable, and none of
+    ``files`` in it a folder. Nothing is created."""
+    path = Path(path)
+    _writable_folder(path, option, str(path))
+    for name in files:
+        if (path / name).is_dir():
+            raise ValueError(
+                f"{option} {str(path)!r}: {str(path / name)!r} is a folder, not a file"
+            )
+    return path
+
+
+def _is_sweep_results(path: Path) -> bool:
+    try:
+        load_results(path)
+    except (ValueError, OSError, TypeError, AttributeError):
+        return False
+    return True
+
+
+def check_sweep_out(cfg: SweepConfig) -> None:
+    """``sweep --out`` and its heat map (``.png`` beside it): files, writable, and either new, an
+    earlier sweep's output, or ``--overwrite`` given."""
+    out = check_out_file(cfg.out, "--out")
+    figure = check_out_file(out.with_suffix(".png"), "--out")
+    if cfg.overwrite or _is_sweep_results(out):
+        return
+    for path in (out, figure):
+        if path.exists() or path.is_symlink():
+            raise ValueError(
+                f"--out {cfg.out!r}: {str(path)!r} exists and is not an earlier sweep's output; "
+                "pass --overwrite to replace it, or choose another --out"
+            )
 
 
 # --- what each command runs: (options, command line, progress) -> None -------------------------
@@ -186,29 +275,42 @@ def _train(cfg: TrainConfig, command: str, progress: bool) -> None:
 
 
 def _sweep(cfg: SweepConfig, command: str, progress: bool) -> None:
+    check_sweep_out(cfg)
     run_sweep_command(cfg, command=command, progress=progress)
 
 
 def _demo(o: DemoOptions, command: str, progress: bool) -> None:
+    check_out_folder(o.out, "--out", demo.OUTPUTS)
     demo.run_demo(**dataclasses.asdict(o), progress=progress, command=command)
 
 
 def _train_classifier(o: ClassifierOptions, command: str, progress: bool) -> None:
+    check_out_folder(o.out, "--out", (CHECKPOINT, CHECKPOINT_JSON))
     classifier.train_classifier(**dataclasses.asdict(o), progress=progress, command=command)
 
 
 def _export(o: ExportOptions, command: str, progress: bool) -> None:
-    from .pretrained import WEIGHTS, export
+    from . import pretrained
 
-    entry = export(o.run, o.name, folder=Path(o.folder) if o.folder else WEIGHTS)
+    pretrained.check_name(o.name, "--name")
+    if o.folder is None and not pretrained.in_source_checkout():
+        raise ValueError(
+            f"--folder is needed: the default, {str(pretrained.WEIGHTS)!r}, belongs to an "
+            "installed copy of ddim_edu, which the next upgrade replaces; give --folder DIR and "
+            "load the model with pretrained.load(name, folder=DIR)"
+        )
+    folder = check_out_folder(o.folder or pretrained.WEIGHTS, "--folder")
+    entry = pretrained.export(o.run, o.name, folder=folder, overwrite=o.overwrite)
     print(
-        f"exported {o.name}: {entry['file']} ({entry['size_bytes'] / 1e6:.2f} MB, sha256 {entry['sha256'][:12]}...)"
+        f"exported {o.name}: {folder / entry['file']} ({entry['size_bytes'] / 1e6:.2f} MB, "
+        f"sha256 {entry['sha256'][:12]}...)"
     )
 
 
 def _make_shapes(o: ShapesOptions, command: str, progress: bool) -> None:
     from .data import make_shapes_folder
 
+    check_out_folder(o.out, "--out")
     folder = make_shapes_folder(**dataclasses.asdict(o))
     print(f"wrote {o.n} images of {o.size}x{o.size} to {folder}")
 
@@ -232,7 +334,7 @@ Every cell samples n images from the same x_T and noise seed with (S, eta) and s
 against the data: digits-FID for the digits, patch-SWD (multi-scale sliced Wasserstein
 distance of image patches, needing no pretrained network) for an image folder, the sliced
 Wasserstein distance for the 2-D sets; each beside its real-vs-real noise floor. Writes one
-JSON results file (the format of benchmarks/results/digits_quality.json, which notebook 05
+JSON results file (the format of ddim_edu/records/digits_quality.json, which notebook 05
 shows) and a heat-map PNG next to it.
 
 Under torchrun the cells are split across the processes (balanced by S) and rank 0 writes
@@ -330,17 +432,32 @@ def _command_line(argv: list[str]) -> str:
     return " ".join([launcher, *argv])
 
 
+# OSErrors that come from a path the user gave: input errors like a ValueError
+PATH_ERRORS = (
+    FileNotFoundError,
+    FileExistsError,
+    IsADirectoryError,
+    NotADirectoryError,
+    PermissionError,
+)
+
+
 def exit_code(run: Callable[[], object]) -> int:
     """Run a command and return its exit code: 0 when it finishes; for an input error
-    (ValueError, which includes the errors the ranks of a torchrun job agreed on) one line
-    ``error: ...`` on stderr and 2; for a loss that became NaN or infinite the same line and 1."""
+    (ValueError, which includes the errors the ranks of a torchrun job agreed on, or a file that
+    is missing, in the way or not permitted) one line ``error: ...`` on stderr and 2; for a loss
+    that became NaN or infinite, or another error of the system (a full disk), the same line and
+    1. Anything else is a bug and keeps its traceback."""
     from .train import NonFiniteLossError
 
     try:
         run()
-    except (ValueError, NonFiniteLossError) as err:
+    except (ValueError, *PATH_ERRORS) as err:
         _report(err)
-        return 1 if isinstance(err, NonFiniteLossError) else 2
+        return 2
+    except (NonFiniteLossError, OSError) as err:
+        _report(err)
+        return 1
     return 0
 
 
@@ -353,7 +470,10 @@ def _report(err: Exception) -> None:
     if world > 1 and rank != 0 and isinstance(err, (DistributedError, NonFiniteLossError)):
         return
     prefix = f"[rank {rank}] " if world > 1 and rank != 0 else ""
-    print(f"{prefix}error: {err}", file=sys.stderr)
+    text = str(err)
+    if isinstance(err, OSError) and err.filename is not None:
+        text = f"{str(err.filename)!r}: {err.strerror}"  # the file first, without [Errno n]
+    print(f"{prefix}error: {text}", file=sys.stderr)
 
 
 if __name__ == "__main__":

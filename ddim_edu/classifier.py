@@ -77,12 +77,24 @@ def train_classifier(
     progress: bool = True,
     command: str | None = None,
     data: str = "digits",
+    overwrite: bool = False,
 ) -> dict:
     """Train on ``data``'s training split, evaluate on its held-out split, save ``out``'s checkpoint
-    (``checkpoint.safetensors`` with tensors ``model.*``, and ``checkpoint.json``, both atomically)."""
+    (``checkpoint.safetensors`` with tensors ``model.*``, and ``checkpoint.json``, both atomically).
+
+    A folder that already holds a checkpoint (a classifier's or a denoiser run's) is refused
+    before any training unless ``overwrite``."""
     if data not in DATA:
         raise ValueError(f"data must be one of {', '.join(map(repr, DATA))}, got {data!r}")
     steps = _check_int("steps", steps, 1)
+    held = [
+        n for n in (checkpoints.CHECKPOINT, checkpoints.CHECKPOINT_JSON) if (Path(out) / n).exists()
+    ]
+    if held and not overwrite:
+        raise ValueError(
+            f"{str(out)!r} already holds a checkpoint ({', '.join(held)}); pass overwrite=True "
+            "(--overwrite) to replace it, or choose another folder (--out)"
+        )
     start = time.perf_counter()
     torch.manual_seed(seed)
     draw, n_train, x_test, y_test, size = _splits(data)

@@ -1,7 +1,8 @@
 """Student notebooks built from the instructor notebooks, so the two never drift apart.
 
     python -m ddim_edu.classroom build     # writes notebooks/student/ from notebooks/NN_*.ipynb
-    python -m ddim_edu.classroom check     # exit 1 if notebooks/student/ is not a fresh build
+    python -m ddim_edu.classroom check     # exit 1 if notebooks/student/ is not a fresh build,
+                                           # 2 if there is no notebooks/ to build from
 
 In an instructor notebook, each exercise's solution is one code cell tagged ``solution`` whose
 metadata names the exercise (``"exercise": "02.1"``) and which ends by asserting the checker's
@@ -102,9 +103,16 @@ def _dumps(nb: dict) -> str:
 
 def build(source: Path = SOURCE, target: Path = TARGET) -> dict[str, str]:
     """The student notebooks as {file name: JSON text}: one per numbered instructor notebook that
-    has checked exercises (solution cells)."""
+    has checked exercises (solution cells). Raises ValueError when ``source`` holds no numbered
+    notebook."""
+    paths = sorted(Path(source).glob("[0-9][0-9]_*.ipynb"))
+    if not paths:  # an installed package has no notebooks/ beside it: nothing is "in sync"
+        raise ValueError(
+            f"no instructor notebooks (NN_*.ipynb) in {Path(source).resolve()}; name the course's "
+            "notebooks with --source (and --target for the student copies)"
+        )
     files = {}
-    for path in sorted(Path(source).glob("[0-9][0-9]_*.ipynb")):
+    for path in paths:
         nb = json.loads(path.read_text(encoding="utf-8"))
         if has_exercises(nb):  # notebooks without checked exercises yet are not handed out
             files[path.name] = _dumps(student_notebook(nb, path.name))
@@ -116,10 +124,11 @@ def has_exercises(nb: dict) -> bool:
 
 
 def write(source: Path = SOURCE, target: Path = TARGET) -> list[Path]:
+    files = build(source, target)  # before anything is written: no empty target on failure
     target = Path(target)
     target.mkdir(parents=True, exist_ok=True)
     written = []
-    for name, text in build(source, target).items():
+    for name, text in files.items():
         written.append(write_atomic(target / name, text))
     return written
 
@@ -145,11 +154,15 @@ def main(argv: list[str] | None = None) -> int:
         "--target", default=str(TARGET), help="student notebooks (default: notebooks/student/)"
     )
     args = parser.parse_args(argv)
-    if args.command == "build":
-        for path in write(Path(args.source), Path(args.target)):
-            print(f"wrote {path}")
-        return 0
-    stale = out_of_sync(Path(args.source), Path(args.target))
+    try:
+        if args.command == "build":
+            for path in write(Path(args.source), Path(args.target)):
+                print(f"wrote {path}")
+            return 0
+        stale = out_of_sync(Path(args.source), Path(args.target))
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     if stale:
         print("out of sync (run: python -m ddim_edu.classroom build):", ", ".join(stale))
         return 1

@@ -18,6 +18,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import torch  # noqa: E402
 
 from . import plotting  # noqa: E402
+from ._checks import _check_int  # noqa: E402
 from .checkpoints import write_atomic  # noqa: E402
 from .gmm import GaussianMixture  # noqa: E402
 from .metrics import noise_floor, sliced_wasserstein  # noqa: E402
@@ -31,6 +32,7 @@ SEED = 0  # seeds x_T, the sampler's noise and the reference sample
 SPACING = "uniform"  # the paper's range(0, T, T // S)
 TRAJECTORY_S = 100  # steps for the trajectory figure
 N_PATHS = 48  # particle paths drawn per panel
+OUTPUTS = ("demo_trajectories.png", "demo_quality.png", "demo_quality.json")  # written into out
 
 
 def run_demo(
@@ -42,15 +44,17 @@ def run_demo(
     progress: bool = True,
     command: str = "python -m ddim_edu demo",
 ) -> dict:
-    """Run the grid, print the table, write figures and a JSON record into ``out``."""
+    """Run the grid, print the table, write the files ``OUTPUTS`` (two figures and a JSON record)
+    into ``out``, replacing those of an earlier demo there."""
     start = time.perf_counter()
+    schedule = linear_schedule()
+    check_grid(steps, ETA_GRID, schedule.T, spacing)
+    seed = _check_int("seed", seed, 0)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    schedule = linear_schedule()
     mixture = GaussianMixture.example_2d()
     eps_star = mixture.eps_model(schedule)
 
-    check_grid(steps, ETA_GRID, schedule.T, spacing)
     gen = torch.Generator().manual_seed(seed)
     x_T = torch.randn(n, 2, dtype=torch.float64, generator=gen)
     reference = mixture.sample(n, gen)
@@ -102,12 +106,12 @@ def run_demo(
     }
     _figures(out, grid, paths, mixture, n)
     record = grid.to_dict()
-    write_atomic(out / "demo_quality.json", json.dumps(record, indent=1))
+    write_atomic(out / OUTPUTS[2], json.dumps(record, indent=1))
 
     print(f"\nSliced Wasserstein-2 distance to the mixture, n = {n} per cell, exact eps*,")
     print(f"{spacing} spacing, same x_T and noise seed in every cell (lower is better):\n")
     print(grid.table())
-    print(f"\nwrote {out}/demo_trajectories.png, {out}/demo_quality.png, {out}/demo_quality.json")
+    print(f"\nwrote {', '.join(str(out / name) for name in OUTPUTS)}")
     print(f"({grid.meta['wall_s']} s on {grid.meta['device']})")
     return record
 
@@ -124,7 +128,7 @@ def _figures(out: Path, grid, paths, mixture, n: int) -> None:
     fig.suptitle(
         "From the same x_T: stochastic (left) and deterministic (right) paths, over the data density"
     )
-    fig.savefig(out / "demo_trajectories.png", dpi=110)
+    fig.savefig(out / OUTPUTS[0], dpi=110)
     plt.close(fig)
 
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.6), constrained_layout=True)
@@ -133,5 +137,5 @@ def _figures(out: Path, grid, paths, mixture, n: int) -> None:
     plotting.grid_curves(axes[1], grid)
     axes[1].set_title(f"SW₂ against S (n = {n} samples per cell)")
     fig.suptitle("2-D Gaussian mixture, exact ε*: the sampler's own error")
-    fig.savefig(out / "demo_quality.png", dpi=110)
+    fig.savefig(out / OUTPUTS[1], dpi=110)
     plt.close(fig)

@@ -13,7 +13,9 @@ cost nothing beside the network:
   x_prev = D_t clamp(x_0) + E_t x_t + C_t z, still three fused kernels.
 
   The timestep batches are made once per batch size and device; nothing inside the loop creates
-  a tensor from host data, reads a value back, or synchronises with the device.
+  a tensor from host data, reads a value back, or synchronises with the device. As in
+  ``ddim_sample``, the network's output must have x's shape (a host-side check at each step) and a
+  non-finite x_0 gives a warning (one check, after the loop).
 * Noise is still drawn from a seeded CPU generator (so a seed gives the same samples on every
   device, and the same as ``ddim_sample``). For a GPU it is drawn ahead of the loop into pinned
   memory and copied without blocking; on the CPU it is drawn step by step into one reused buffer.
@@ -36,7 +38,15 @@ import torch
 
 from ._checks import _check_choice, _check_clip, _check_eta, _check_x
 from .forward import make_generator
-from .sampling import PREDICTIONS, VARIANCES, EpsModel, ddim_coefficients
+from .sampling import (
+    PREDICTIONS,
+    VARIANCES,
+    EpsModel,
+    _finish,
+    check_model_output,
+    ddim_coefficients,
+    network_dtype,
+)
 from .schedule import Schedule, check_timesteps
 
 AUTOCAST = {None: None, "bf16": torch.bfloat16, "fp16": torch.float16}
@@ -174,7 +184,14 @@ class FastSampler:
             cache_enabled=False if self.cuda_graph else None,
         )
 
-    def _loop(self, x: torch.Tensor, noise, ts: list[torch.Tensor], progress: bool = False):
+    def _loop(
+        self,
+        x: torch.Tensor,
+        noise,
+        ts: list[torch.Tensor],
+        progress: bool = False,
+        net_dtype: torch.dtype | None = None,
+    ):
         k = 0
         ctx = self._autocast(x.device)
         x = x.clone()  # updated in place below; the caller's x_T (or a graph's input) stays intact
@@ -184,8 +201,9 @@ class FastSampler:
 
             steps = tqdm(steps, desc=f"DDIM, {len(steps)} steps")
         for i, st in enumerate(steps):
-            with ctx:
-                out = self.model(x, ts[i])
+            with ctx:  # the network sees x in its parameters' dtype (as in ``model_output``)
+                out = self.model(x if net_dtype in (None, x.dtype) else x.to(net_dtype), ts[i])
+            check_model_output(out, x)  # shapes only: nothing is read back from the device
             if out.dtype != x.dtype:
                 out = out.to(x.dtype)
             if self.clip is not None:
@@ -210,8 +228,13 @@ class FastSampler:
         generator: torch.Generator | int | None = None,
         progress: bool = False,
     ) -> torch.Tensor:
-        """x_0 from x_T; ``progress`` shows a bar over the steps (not with ``cuda_graph``)."""
+        """x_0 from x_T; ``progress`` shows a bar over the steps (not with ``cuda_graph``).
+
+        x_0 has x_T's dtype and device; a float32 network takes a float64 x_T (it sees x cast to
+        its parameters' dtype). Warns, as ``ddim_sample`` does, when x_0 is not finite.
+        """
         x = _check_x("x_T", x_T)
+        net_dtype = network_dtype(self.model)
         if self.channels_last and x.ndim == 4:
             x = x.contiguous(memory_format=torch.channels_last)
         ts = self._t_batches(x.shape[0], x.device)
@@ -221,24 +244,31 @@ class FastSampler:
         else:
             noise = self.draw_noise(x, generator)
         if self.cuda_graph and x.device.type == "cuda":
-            out = self._replay(x, noise, ts)
+            out = self._replay(x, noise, ts, net_dtype)
         else:
-            out = self._loop(x, noise, ts, progress)
+            out = self._loop(x, noise, ts, progress, net_dtype)
+        _finish(out, "FastSampler")  # once, after the loop (and outside a CUDA graph)
         return out.contiguous()
 
-    def _replay(self, x: torch.Tensor, noise: torch.Tensor | None, ts: list[torch.Tensor]):
-        key = (tuple(x.shape), x.dtype, str(x.device), x.is_contiguous())
+    def _replay(
+        self,
+        x: torch.Tensor,
+        noise: torch.Tensor | None,
+        ts: list[torch.Tensor],
+        net_dtype: torch.dtype | None,
+    ):
+        key = (tuple(x.shape), x.dtype, str(x.device), x.is_contiguous(), net_dtype)
         if key not in self._graphs:
             static_x = x.clone()
             static_noise = None if noise is None else noise.clone()
             stream = torch.cuda.Stream(device=x.device)
             stream.wait_stream(torch.cuda.current_stream(x.device))
             with torch.cuda.stream(stream):  # warm-up outside the graph (cuDNN picks kernels)
-                self._loop(static_x, static_noise, ts)
+                self._loop(static_x, static_noise, ts, net_dtype=net_dtype)
             torch.cuda.current_stream(x.device).wait_stream(stream)
             graph = torch.cuda.CUDAGraph()
             with torch.cuda.graph(graph):
-                static_out = self._loop(static_x, static_noise, ts)
+                static_out = self._loop(static_x, static_noise, ts, net_dtype=net_dtype)
             self._graphs[key] = (graph, static_x, static_noise, static_out)
         graph, static_x, static_noise, static_out = self._graphs[key]
         static_x.copy_(x)

@@ -18,15 +18,21 @@ from torch import nn
 from ._checks import _check_int
 
 
-def timestep_embedding(t: torch.Tensor, dim: int, max_period: float = 10_000.0) -> torch.Tensor:
-    """Sinusoidal embedding of integer timesteps (Transformer / DDPM style): (B,) -> (B, dim)."""
+def timestep_embedding(
+    t: torch.Tensor, dim: int, max_period: float = 10_000.0, dtype: torch.dtype = torch.float32
+) -> torch.Tensor:
+    """Sinusoidal embedding of integer timesteps (Transformer / DDPM style): (B,) -> (B, dim).
+
+    Computed in float32 (as in training) and returned in ``dtype``, the dtype of the network's
+    weights (so that a network converted with ``.double()`` runs too).
+    """
     half = dim // 2
     freqs = torch.exp(
         -math.log(max_period) * torch.arange(half, device=t.device, dtype=torch.float32) / half
     )
     args = t.float()[:, None] * freqs[None]
     emb = torch.cat([torch.cos(args), torch.sin(args)], dim=-1)
-    return F.pad(emb, (0, dim % 2))
+    return F.pad(emb, (0, dim % 2)).to(dtype)
 
 
 def _count(model: nn.Module) -> int:
@@ -194,7 +200,9 @@ class UNet(nn.Module):
             raise ValueError(
                 f"x must have shape (B, {', '.join(map(str, expected))}), got {tuple(x.shape)}"
             )
-        temb = self.time_mlp(timestep_embedding(t, cfg.base_channels))
+        temb = self.time_mlp(
+            timestep_embedding(t, cfg.base_channels, dtype=self.conv_in.weight.dtype)
+        )
         if self.class_emb is not None:
             temb = temb + self.class_emb(self._class_index(y, x.shape[0], x.device))
         elif y is not None:
@@ -271,7 +279,7 @@ class MLPDenoiser(nn.Module):
     def forward(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         if x.ndim != 2 or x.shape[1] != self.config.dim:
             raise ValueError(f"x must have shape (B, {self.config.dim}), got {tuple(x.shape)}")
-        temb = self.time(timestep_embedding(t, self.config.time_dim))
+        temb = self.time(timestep_embedding(t, self.config.time_dim, dtype=self.inp.weight.dtype))
         h = self.inp(x)
         for block in self.blocks:
             h = h + block(h + temb)

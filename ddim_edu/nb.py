@@ -48,13 +48,3 @@ def save_figure(fig, name: str, dpi: int = 110) -> Path:
     path = figures_dir() / f"{name}.png"
     fig.savefig(path, dpi=dpi, bbox_inches="tight")
     return path
-
-
-def repository_file(relative: str) -> Path:
-    """A file of the repository (stored results, figures) from any working directory."""
-    path = Path(__file__).resolve().parents[1] / relative
-    if not path.exists():
-        raise ValueError(
-            f"{relative!r} is not in this checkout ({path}); it ships with the repository"
-        )
-    return path

@@ -10,7 +10,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ._checks import _check_int
+from ._checks import _check_int, check_device
 from .checkpoints import write_atomic
 from .fast import FastSampler
 from .forward import make_generator
@@ -46,9 +46,11 @@ class DDIMPipeline:
 
     @classmethod
     def from_pretrained(cls, name: str, device: str | torch.device | None = None) -> DDIMPipeline:
+        """The shipped model ``name`` on ``device`` (default the CPU); a device this torch cannot
+        use is refused with a ValueError naming it and the available ones."""
         from .pretrained import load
 
-        return cls(load(name, device=device or "cpu"))
+        return cls(load(name, device=check_device("cpu" if device is None else device)))
 
     @property
     def sample_shape(self) -> tuple[int, ...]:
@@ -104,7 +106,7 @@ class DDIMPipeline:
         steps = num_inference_steps
         steps = _check_int("num_inference_steps", steps, 1, T, hint=" (at most T)")
         if device is not None:
-            self.model.to(device)
+            self.model.to(check_device(device))
         device = next(self.model.parameters()).device
         gen = make_generator(generator)
         x_T = torch.randn((batch_size, *self.sample_shape), generator=gen).to(device)

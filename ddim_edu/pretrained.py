@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as _dt
 import hashlib
 import json
+import re
 from pathlib import Path
 
 import torch
@@ -18,7 +19,8 @@ from safetensors.torch import load as load_safetensors
 from safetensors.torch import save as save_safetensors
 from torch import nn
 
-from .checkpoints import CHECKPOINT, read_checkpoint_meta, write_atomic, write_json
+from ._checks import check_device
+from .checkpoints import CHECKPOINT, read_checkpoint_meta, read_run, write_atomic, write_json
 from .models import build_model
 from .schedule import schedule_from_dict
 
@@ -26,26 +28,87 @@ WEIGHTS = Path(__file__).parent / "weights"
 MANIFEST = "manifest.json"
 
 
-def _manifest(folder: Path = WEIGHTS) -> dict:
-    path = folder / MANIFEST
-    if not path.exists():
+# a model's name: letters, digits, '_', '-' and '.', starting with a letter or a digit; its file is
+# <name>.safetensors directly inside the weights folder
+NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
+
+
+def check_name(name: object, what: str = "name") -> str:
+    """``name`` if it is a plain model name (see ``NAME``; no folders, no '..'), else ValueError."""
+    if not isinstance(name, str) or not NAME.fullmatch(name) or ".." in name:
+        raise ValueError(
+            f"{what} must be a plain name (letters, digits, '_', '-' and '.', at most 100, "
+            f"starting with a letter or a digit; no folders, no '..'), got {name!r}"
+        )
+    return name
+
+
+def _manifest(folder: Path = WEIGHTS, required: bool = False) -> dict:
+    """``folder``'s manifest as {name: entry}; {} when it has none, unless ``required``.
+
+    Raises ValueError naming the manifest when it is missing (and required), is not valid JSON,
+    or is not an object of entries."""
+    path = Path(folder) / MANIFEST
+    if not path.is_file():
+        if required:
+            raise ValueError(
+                f"manifest {str(path)!r} is missing: {str(folder)!r} is not a weights folder "
+                "(pretrained.export writes one)"
+            )
         return {}
-    return json.loads(path.read_text())
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except ValueError as err:  # JSONDecodeError and UnicodeDecodeError
+        raise ValueError(f"manifest {str(path)!r} is not valid JSON: {err}") from None
+    if not isinstance(manifest, dict) or not all(isinstance(e, dict) for e in manifest.values()):
+        raise ValueError(
+            f"manifest {str(path)!r} must be a JSON object that maps each name to its entry"
+        )
+    return manifest
 
 
 def available(folder: Path = WEIGHTS) -> list[str]:
-    """Names of the shipped models."""
+    """Names of the shipped models (none when ``folder`` has no manifest)."""
     return sorted(_manifest(folder))
 
 
 def info(name: str, folder: Path = WEIGHTS) -> dict:
-    """The manifest entry of ``name``: file, sha256, model config, command, device, wall time, loss."""
-    manifest = _manifest(folder)
+    """The manifest entry of ``name``: file, sha256, model config, command, device, wall time, loss.
+
+    Raises ValueError naming the manifest when it is missing or unreadable, does not list
+    ``name``, or lists it with a file outside ``folder`` or without its sha256 or model config."""
+    manifest = _manifest(folder, required=True)
+    path = Path(folder) / MANIFEST
+    if not manifest:
+        raise ValueError(f"manifest {str(path)!r} lists no models, so not {name!r}")
     if name not in manifest:
         raise ValueError(
-            f"name must be one of {', '.join(map(repr, sorted(manifest)))}, got {name!r}"
+            f"name must be one of {', '.join(map(repr, sorted(manifest)))}, got {name!r} "
+            f"(the models of manifest {str(path)!r})"
         )
-    return manifest[name]
+    entry = manifest[name]
+    for key in ("file", "sha256", "model"):
+        if key not in entry:
+            raise ValueError(f"manifest {str(path)!r}: entry {name!r} has no {key!r}")
+    file = entry["file"]
+    if (
+        not isinstance(file, str)
+        or Path(file).name != file
+        or file[:1] in ("", ".")
+        or "\\" in file
+    ):
+        raise ValueError(
+            f"manifest {str(path)!r}: entry {name!r} has file {file!r}; it must be the name of a "
+            "file inside the weights folder"
+        )
+    return entry
+
+
+def in_source_checkout() -> bool:
+    """Whether ``WEIGHTS`` belongs to a source checkout (``pyproject.toml`` beside ``ddim_edu/``),
+    where an export updates the files the repository ships; an installed copy's weights folder
+    is replaced by the next upgrade and may not be writable."""
+    return (WEIGHTS.parent.parent / "pyproject.toml").is_file()
 
 
 def sha256(data: bytes) -> str:
@@ -57,8 +120,10 @@ def load(name: str, device: str | torch.device = "cpu", folder: Path = WEIGHTS) 
 
     Denoisers get ``.schedule`` (the schedule they were trained with) and ``.prediction``; every
     model gets ``.info`` (its manifest entry). Raises ValueError when the file is missing, does not
-    match the manifest's sha256, or does not fit the recorded config.
+    match the manifest's sha256, or does not fit the recorded config, and when ``device`` is not
+    one this torch can use.
     """
+    device = check_device(device)
     entry = info(name, folder)
     path = Path(folder) / entry["file"]
     if not path.exists():
@@ -98,18 +163,41 @@ def export(
     folder: Path = WEIGHTS,
     weights: str = "ema",
     notes: dict | None = None,
+    overwrite: bool = False,
 ) -> dict:
     """Copy a run's EMA (or raw) weights into ``folder`` as ``<name>.safetensors`` and record them.
 
     The manifest entry keeps the run's config, its schedule with every parameter, command, device,
     wall time and final loss, and the sha256 of the written file. Both files are written to
     temporary names and renamed.
+
+    Before anything is written: ``name`` must be a plain name (``check_name``), its file must lie
+    inside ``folder`` (a symlink leading out is refused), the manifest must be readable, and a
+    name the manifest lists or a file already there is replaced only with ``overwrite=True``.
     """
     from safetensors.torch import load_file
 
+    check_name(name)
+    folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise ValueError(f"weights folder {str(folder)!r} is a file, not a folder")
+    file = f"{name}.safetensors"
+    target = folder / file
+    if target.resolve().parent != folder.resolve():
+        raise ValueError(
+            f"{str(target)!r} leads outside the weights folder {str(folder)!r} (a symlink?)"
+        )
+    manifest = _manifest(folder)
+    if not overwrite and (name in manifest or target.exists() or target.is_symlink()):
+        where = f"manifest {str(folder / MANIFEST)!r}" if name in manifest else str(folder)
+        raise ValueError(
+            f"{name!r} already exists in {where} ({str(target)!r}); pass overwrite=True "
+            "(--overwrite) to replace it, or choose another name"
+        )
     path = Path(run) / CHECKPOINT
     if not path.exists():
         raise ValueError(f"run folder {str(run)!r} has no {CHECKPOINT}")
+    read_run(run)  # its checksums: a damaged checkpoint is refused, not shipped with a new sha256
     meta = read_checkpoint_meta(path)
     tensors = load_file(str(path))
     prefix = weights + "." if any(k.startswith(weights + ".") for k in tensors) else "model."
@@ -117,7 +205,7 @@ def export(
         k[len(prefix) :]: v.float().contiguous() for k, v in tensors.items() if k.startswith(prefix)
     }
     entry = {
-        "file": f"{name}.safetensors",
+        "file": file,
         "model": meta["model"],
         "weights": prefix[:-1],
         "command": meta.get("command"),
@@ -134,12 +222,17 @@ def export(
         entry["schedule"] = schedule_from_dict(entry["schedule"]).to_dict()
     if notes:
         entry.update(notes)
+        entry["file"] = file  # the one path the manifest records, whatever the notes say
     data = save_safetensors(state, metadata={"name": name, "model": json.dumps(meta["model"])})
     entry["sha256"] = sha256(data)
     entry["size_bytes"] = len(data)
-    folder = Path(folder)
-    write_atomic(folder / entry["file"], data)
-    manifest = _manifest(folder)
+    existed = target.exists()
+    write_atomic(target, data)
     manifest[name] = entry
-    write_json(folder / MANIFEST, manifest, sort_keys=True)
+    try:
+        write_json(folder / MANIFEST, manifest, sort_keys=True)
+    except BaseException:
+        if not existed:  # no weights file that the manifest does not list
+            target.unlink(missing_ok=True)
+        raise
     return entry

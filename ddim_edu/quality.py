@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import torch
 
-from ._checks import _check_int
+from ._checks import _check_int, check_device
 from .metrics import (
     frechet_distance,
     kernel_inception_distance,
@@ -91,7 +91,7 @@ class DigitsQuality:
         floor_draws = _check_int("floor_draws", floor_draws, 2)
         if data not in ("digits", "mnist"):
             raise ValueError(f"data must be 'digits' or 'mnist', got {data!r}")
-        self.device = torch.device(device)
+        self.device = check_device(device)
         self.floor_draws = floor_draws
         self.seed = seed
         self.data = data

@@ -76,16 +76,35 @@ def eta_label(eta: float | str, digits: int | None = None) -> str:
 # --- the pieces of one step -----------------------------------------------------------------
 
 
-def model_output(eps_model: EpsModel, x: torch.Tensor, t: int) -> torch.Tensor:
-    """Call ``eps_model(x, t)`` with a batch of int64 timesteps and check the output's shape."""
-    t_batch = torch.full((x.shape[0],), t, dtype=torch.int64, device=x.device)
-    out = eps_model(x, t_batch)
+def network_dtype(eps_model: EpsModel) -> torch.dtype | None:
+    """The dtype of a network's (first floating-point) parameter, or None for a model without
+    parameters, such as a plain function (the exact eps* of ``ddim_edu.gmm`` works in float64)."""
+    parameters = getattr(eps_model, "parameters", None)
+    if not callable(parameters):
+        return None
+    return next((p.dtype for p in parameters() if p.is_floating_point()), None)
+
+
+def check_model_output(out: object, x: torch.Tensor) -> torch.Tensor:
+    """``out`` if it is a tensor of x's shape, else ValueError naming both shapes."""
     if not isinstance(out, torch.Tensor) or out.shape != x.shape:
         got = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
         raise ValueError(
             f"eps_model output must have the shape of its input {tuple(x.shape)}, got {got}"
         )
-    return out.to(x.dtype)
+    return out
+
+
+def model_output(eps_model: EpsModel, x: torch.Tensor, t: int) -> torch.Tensor:
+    """Call ``eps_model(x, t)`` with a batch of int64 timesteps and check the output's shape.
+
+    The network sees x in the dtype of its parameters (a float32 network takes a float64 x_T) and
+    the output comes back in x's dtype, so the sampler's arithmetic stays in x's dtype.
+    """
+    t_batch = torch.full((x.shape[0],), t, dtype=torch.int64, device=x.device)
+    dtype = network_dtype(eps_model)
+    out = eps_model(x if dtype in (None, x.dtype) else x.to(dtype), t_batch)
+    return check_model_output(out, x).to(x.dtype)
 
 
 def eps_and_x0(
@@ -206,7 +225,8 @@ def ddim_sample(
 
     Args:
         eps_model: ``eps_model(x, t)``; see the module docstring.
-        x_T: (B, ...) starting noise, float32 or float64 (the sampler works in its dtype).
+        x_T: (B, ...) starting noise, float32 or float64 (the sampler works in its dtype; a
+            network gets x in the dtype of its parameters and its output is cast back).
         schedule: the schedule the model was trained with.
         timesteps: descending distinct ints, e.g. ``ddim_edu.schedule.timesteps(S, T, spacing)``.
         eta: 0 gives DDIM (deterministic), 1 gives DDPM's posterior variance (eq. 16).

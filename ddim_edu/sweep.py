@@ -12,12 +12,13 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 import torch
 from tqdm.auto import tqdm
 
 from . import schedule as _schedule
-from ._checks import _check_int
+from ._checks import _check_int, check_device
 from .checkpoints import describe_device
 from .fast import FastSampler
 from .sampling import EpsModel, ddim_sample, eta_label, eta_options  # noqa: F401 (re-exported)
@@ -306,7 +307,7 @@ def run_sweep(
     command: str = "",
     model_name: str = "",
 ) -> dict | None:
-    """The S x eta grid as a results record (the format of ``benchmarks/results/digits_quality.json``).
+    """The S x eta grid as a results record (the format of ``ddim_edu/records/digits_quality.json``).
 
     Every cell starts from the same x_T (drawn from a CPU generator seeded by ``seed``) and the
     same noise seed. Under torchrun (``ctx`` from ``ddim_edu.distributed.setup``) the cells are
@@ -394,7 +395,6 @@ def run_sweep(
 def load_results(path) -> tuple[GridResult, dict]:
     """A results file of ``python -m ddim_edu sweep`` (or the benchmark): the grid and its meta."""
     import json
-    from pathlib import Path
 
     record = json.loads(Path(path).read_text())
     if "grid" not in record or "meta" not in record:
@@ -469,12 +469,26 @@ class SweepConfig:
     )
     out: str = field(
         default="runs/sweep.json",
-        metadata={"help": "results file; the heat map is written next to it as .png"},
+        metadata={
+            "help": "results file; the heat map is written next to it as .png. An earlier "
+            "sweep's results (and heat map) there are replaced, any other file only with "
+            "--overwrite"
+        },
+    )
+    overwrite: bool = field(
+        default=False,
+        metadata={"help": "replace existing files at --out and its .png whatever they hold"},
     )
 
     def __post_init__(self) -> None:
         if self.model is not None and self.run_dir is not None:
             raise ValueError("give --model or --run-dir, not both")
+        if Path(self.out).suffix.lower() == ".png":
+            raise ValueError(
+                f"--out {self.out!r} ends in .png, the suffix of the heat map written next to the "
+                "results file, so the two would share one path; give a results file such as "
+                f"{str(Path(self.out).with_suffix('.json'))!r}"
+            )
         self.steps = tuple(self.steps)
         self.etas = parse_etas(self.etas) if isinstance(self.etas, str) else tuple(self.etas)
 
@@ -504,21 +518,31 @@ def run_sweep_command(cfg: SweepConfig, *, command: str = "", progress: bool = T
     results file ``cfg.out`` (atomically) and its heat map, and print the table.
 
     Returns the record on rank 0, None on the other ranks."""
+    import io
     import json
-    from pathlib import Path
 
     from . import distributed, pretrained
-    from .checkpoints import write_json
+    from .checkpoints import CHECKPOINT, read_checkpoint_meta, write_atomic, write_json
     from .train import load_run, pick_device
 
+    if cfg.device != "auto":
+        check_device(cfg.device, "--device")  # before the process group, the model or the data
     ctx, dist_device = distributed.setup(cfg.device)
     try:
         device = dist_device if dist_device is not None else pick_device(cfg.device)
 
         def load():
             if cfg.run_dir:
+                path = Path(cfg.run_dir) / CHECKPOINT
+                if not path.is_file():
+                    raise ValueError(f"--run-dir {cfg.run_dir!r} holds no {CHECKPOINT}")
+                meta = read_checkpoint_meta(path)  # a damaged header is named by its file
+                if not isinstance(meta.get("train"), dict):
+                    raise ValueError(
+                        f"--run-dir {cfg.run_dir!r}: checkpoint {str(path)!r} records no training "
+                        "config ('train'); it is not a denoiser run of python -m ddim_edu train"
+                    )
                 model = load_run(cfg.run_dir)
-                meta = json.loads((Path(cfg.run_dir) / "checkpoint.json").read_text())
                 return model, f"run {cfg.run_dir} (step {model.step})", meta["train"]
             name = cfg.model or "digits"
             model = pretrained.load(name)
@@ -567,7 +591,9 @@ def run_sweep_command(cfg: SweepConfig, *, command: str = "", progress: bool = T
 
             out = write_json(cfg.out, record)
             grid, meta = load_results(out)
-            figure = save_sweep_figure(grid, meta, out.with_suffix(".png"))
+            png = io.BytesIO()
+            save_sweep_figure(grid, meta, png)
+            figure = write_atomic(out.with_suffix(".png"), png.getvalue())
             print(grid.table(digits=4))
             print(f"checks: {json.dumps(record['checks'])}")
             print(f"wrote {out} and {figure} ({meta['wall_s']} s, {ctx.world} process(es))")

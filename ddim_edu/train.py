@@ -11,20 +11,33 @@ Checkpoints (``ddim_edu.checkpoints``): ``<out>/checkpoint.safetensors`` holds m
 optimizer tensors and, in its metadata, the configs, the schedule with all its parameters, the step
 and the wall time; ``<out>/checkpoint.json`` repeats the metadata for people. Each file is written
 to a temporary name and renamed, so an interrupted run always leaves the last good checkpoint.
-Every step draws its batch, timesteps and noise from a generator seeded by (seed, step), so a
-resumed run takes exactly the path an uninterrupted one would.
+Every step draws its batch, timesteps and noise from a generator seeded by (seed, step), and the
+checkpoint keeps the state of the generators dropout draws from, so a resumed run takes exactly the
+path an uninterrupted one would.
 
-``_train`` reads as the loop; its parts are ``_resume`` (read the checkpoint, restore the state),
-``_train_step`` (one optimizer step and the EMA) and ``_log_and_save``.
+The run folder is checked and locked before any work (``checkpoints.lock_run``: one trainer per
+folder; a lock left by a killed run is reported as stale and taken over). A resume must ask for the
+same run: every option except ``--out``, ``--checkpoint-every``, ``--log-every`` and ``--device``
+must equal the checkpoint's, and ``--steps`` may change only where the learning rate of the steps
+already taken stays the same (``_check_same_run``). The record (command, data, options) stays that
+of the first start; each resume appends itself to ``resumes``. Before a checkpoint is written the
+updated weights are checked (finite, and a finite loss on the next batch), so a checkpoint never
+holds a diverged model.
+
+``_train`` reads as the loop; its parts are ``_resume`` (read the checkpoint, check it asks for
+the same run, restore the state), ``_train_step`` (one optimizer step and the EMA) and
+``_log_and_save``.
 """
 
 from __future__ import annotations
 
 import copy
+import json
 import math
+import os
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import Field, asdict, dataclass, field, fields
 from pathlib import Path
 
 import torch
@@ -37,10 +50,12 @@ from ._checks import _check_int, check_device
 # the checkpoint format lives in ddim_edu.checkpoints; these names stay importable from here
 from .checkpoints import (  # noqa: F401
     CHECKPOINT,
+    CHECKPOINT_JSON,
     FORMAT,
     describe_device,
     load_checkpoint,
     load_run,
+    lock_run,
     read_checkpoint_meta,
     save_checkpoint,
 )
@@ -103,7 +118,10 @@ class TrainConfig:
     # optimisation
     steps: int = field(
         default=20_000,
-        metadata={"help": "optimizer steps in total (a resumed run continues up to this)"},
+        metadata={
+            "help": "optimizer steps in total (a resumed run continues up to this; it may grow "
+            "on resume, with --decay only while the decay has not begun)"
+        },
     )
     batch_size: int = field(
         default=128,
@@ -237,7 +255,13 @@ class TrainConfig:
 
 
 class NonFiniteLossError(RuntimeError):
-    """The loss became NaN or infinite; the last good checkpoint was left untouched."""
+    """The loss or the weights became NaN or infinite (or the update overflowed); nothing was
+    saved, and the last good checkpoint, if there is one, was left untouched."""
+
+
+# options a resumed run may change: where and how often it writes and logs, where it runs, free
+# notes, and --steps (within the rule of _check_same_run); every other option defines the run
+MAY_CHANGE_ON_RESUME = ("out", "checkpoint_every", "log_every", "device", "extra", "steps")
 
 
 def pick_device(name: str = "auto") -> torch.device:
@@ -395,11 +419,25 @@ def train(
     gradients, so N processes follow the path of one process up to float rounding, and a
     checkpoint resumes with any N. Rank 0 alone keeps the EMA, writes checkpoints, prints and
     shows the progress bar.
+
+    ``cfg.out`` is checked and locked first (``checkpoints.lock_run``): a file, an unwritable
+    folder, or a folder another trainer holds is refused before any work. Resuming with options
+    that change the run is refused naming the option (``_check_same_run``).
     """
     ctx, dist_device = distributed.setup(cfg.device)
+    lock = None
     try:
+        # before any work: --out must be a writable folder that no other trainer holds (rank 0
+        # writes the checkpoints, so rank 0 alone checks and locks it)
+        lock = distributed.attempt(
+            ctx,
+            f"locking the run folder {cfg.out!r}",
+            (lambda: lock_run(cfg.out)) if ctx.main else (lambda: None),
+        )
         return _train(cfg, ctx, dist_device, progress, command, schedule)
     finally:
+        if lock is not None:
+            lock.release()
         if ctx.enabled:
             import torch.distributed as dist
 
@@ -446,27 +484,36 @@ def _train(cfg, ctx, dist_device, progress: bool, command: str | None, schedule)
         "world_size": ctx.world,
         "command": command or " ".join(["python -m ddim_edu", *sys.argv[1:]]),
     }
+    command = meta["command"]
     if chain:
         meta["chain"] = chain
 
     expected = {k: meta[k] for k in ("schedule", "prediction")}
-    saved = _resume(ctx, out, model, ema, optimizer, expected)
+    saved = _resume(ctx, out, model, ema, optimizer, expected, cfg, data)
     if saved is not None:
-        meta.update(saved)
+        rng = saved.pop("rng_state", {}).get(ctx.rank)
+        meta.update(saved)  # the record (command, data, options) stays that of the first start
         if meta["step"] >= cfg.steps:
             if ctx.main:
                 print(
                     f"{out / CHECKPOINT} is already at step {meta['step']} >= steps={cfg.steps}; nothing to do"
                 )
             return meta
+        resume = {"command": command, "from_step": meta["step"], "steps": cfg.steps}
+        meta["resumes"] = [*meta.get("resumes", []), {**resume, "device": meta["device"]}]
+        if rng is not None:
+            _set_rng_state(rng, device)  # dropout goes on with the masks it would have drawn
         if ctx.main:
             print(f"resuming from step {meta['step']} of {out / CHECKPOINT}")
+    else:
+        rng = None
     if ctx.main:
         print(f"{model.summary()} on {meta['device']}; data {data.describe()}")
 
     if ctx.enabled:
-        # a different dropout stream per rank (with dropout > 0 the ranks differ from one process)
-        torch.manual_seed(cfg.seed * 1_000_003 + 7919 * ctx.rank + meta["step"])
+        if rng is None:
+            # a different dropout stream per rank (with dropout > 0 the ranks differ from one process)
+            torch.manual_seed(cfg.seed * 1_000_003 + 7919 * ctx.rank + meta["step"])
         from torch.nn.parallel import DistributedDataParallel
 
         net = DistributedDataParallel(
@@ -484,10 +531,21 @@ def _train(cfg, ctx, dist_device, progress: bool, command: str | None, schedule)
         total=cfg.steps,
         disable=not progress or not ctx.main,
     )
+
+    def after_update(done: int):  # checks the weights before they are saved
+        return _loss_after_update(cfg, done, data, rows, model, schedule, ctx)
+
     for step in bar:
-        loss = _train_step(cfg, step, data, rows, net, model, ema, optimizer, schedule, ctx)
+        try:
+            loss = _train_step(cfg, step, data, rows, net, model, ema, optimizer, schedule, ctx)
+        except OverflowError as err:
+            raise NonFiniteLossError(
+                f"{err}; stopped without saving. {_last_good(out, meta)} Try a smaller --lr."
+            ) from None
         losses.add(step, loss)
-        _log_and_save(cfg, ctx, step + 1, losses, meta, bar, started, out, model, ema, optimizer)
+        _log_and_save(
+            cfg, ctx, step + 1, losses, meta, bar, started, out, model, ema, optimizer, after_update
+        )
     bar.close()
     if ctx.enabled:
         import torch.distributed as dist
@@ -500,21 +558,33 @@ def _train(cfg, ctx, dist_device, progress: bool, command: str | None, schedule)
     return meta
 
 
-def _resume(ctx, out: Path, model, ema, optimizer, expected: dict) -> dict | None:
-    """Restore model, EMA and optimizer from ``out``'s checkpoint when there is one, and return its
-    step, wall time, loss and history (None for a fresh run).
+# what a resume takes from the checkpoint: the record of the run as first started, and its state
+RESUMED = ("command", "data", "train", "chain", "resumes", "step", "wall_s", "loss", "history")
 
-    ``expected``: the run's schedule and prediction, which the checkpoint's must equal. Rank 0
-    reads the checkpoint (only it needs to see the run folder) and hands the step, model and
-    optimizer state to the others; an unreadable or mismatched checkpoint is reported on every
-    rank.
+
+def _resume(ctx, out: Path, model, ema, optimizer, expected: dict, cfg, data) -> dict | None:
+    """Restore model, EMA and optimizer from ``out``'s checkpoint when there is one, and return its
+    record (command, data, options, chain, resumes), step, wall time, loss, history and
+    ``rng_state`` (None for a fresh run).
+
+    ``expected``: the run's schedule and prediction, which the checkpoint's must equal; ``cfg``
+    and ``data`` must ask for the same run (``_check_same_run``). Rank 0 reads the checkpoint
+    (only it needs to see the run folder) and hands the step, model and optimizer state to the
+    others; an unreadable or mismatched checkpoint is reported on every rank.
     """
 
     def read() -> dict | None:
-        if not (out / CHECKPOINT).exists():
+        if not (out / CHECKPOINT).exists() and not (out / CHECKPOINT_JSON).exists():
             return None
-        saved = load_checkpoint(out, model, ema, optimizer, expected)
-        return {k: saved[k] for k in ("step", "wall_s", "loss", "history") if k in saved}
+        saved = load_checkpoint(
+            out,
+            model,
+            ema,
+            optimizer,
+            expected,
+            check=lambda meta: _check_same_run(cfg, meta, out / CHECKPOINT, data),
+        )
+        return {k: saved[k] for k in (*RESUMED, "rng_state") if k in saved}
 
     saved = distributed.attempt(
         ctx, f"resuming from {out / CHECKPOINT}", read if ctx.main else lambda: None
@@ -537,19 +607,27 @@ def _resume(ctx, out: Path, model, ema, optimizer, expected: dict) -> dict | Non
     return saved
 
 
+def _batch(cfg, step: int, data, rows: slice, model):
+    """Step ``step``'s generator and this rank's rows of its batch (and labels), on the model's
+    device."""
+    gen = step_generator(cfg.seed, step)
+    x0, y = data.labeled_batch(cfg.batch_size, gen)
+    device = next(model.parameters()).device
+    x0 = x0[rows].to(device, non_blocking=True)
+    y = y[rows].to(device) if cfg.conditional else None
+    return gen, x0, y
+
+
 def _train_step(cfg, step: int, data, rows: slice, net, model, ema, optimizer, schedule, ctx):
     """One optimizer step (and the EMA update on rank 0); returns the loss, detached, on the device.
 
     The batch, timesteps and noise come from ``step_generator(seed, step)``: the same step of a
     resumed run draws exactly what it would have drawn without the interruption.
     """
-    gen = step_generator(cfg.seed, step)
-    x0, y = data.labeled_batch(cfg.batch_size, gen)
-    device = next(model.parameters()).device
-    x0 = x0[rows].to(device, non_blocking=True)
-    y = y[rows].to(device) if cfg.conditional else None
+    gen, x0, y = _batch(cfg, step, data, rows, model)
+    lr = learning_rate(cfg, step)
     for group in optimizer.param_groups:
-        group["lr"] = learning_rate(cfg, step)
+        group["lr"] = lr
     loss = diffusion_loss(
         net,
         x0,
@@ -563,7 +641,14 @@ def _train_step(cfg, step: int, data, rows: slice, net, model, ema, optimizer, s
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-    optimizer.step()
+    try:
+        optimizer.step()
+    except RuntimeError as err:  # Adam's step size lr / (1 - beta1^k) beyond float32's range
+        if "overflow" not in str(err):
+            raise
+        raise OverflowError(
+            f"the update of step {step} overflowed float32 at learning rate {lr:.3g} ({err})"
+        ) from None
     if ema is not None:
         decay = min(cfg.ema_decay, (1 + step) / (10 + step))
         with torch.no_grad():
@@ -572,39 +657,65 @@ def _train_step(cfg, step: int, data, rows: slice, net, model, ema, optimizer, s
 
 
 class _LossLog:
-    """The loss between log points and the first non-finite loss, kept on the device.
+    """The loss between log points and the first non-finite value, kept on the device.
 
     Nothing here synchronises host and device per step; ``check`` and ``mean`` do, once per log
-    point. The first non-finite loss (its step and value) is checked before any checkpoint is
-    written, so a run that diverges never overwrites the last good checkpoint.
+    point. The first non-finite value (its step, kind and value) is checked before any checkpoint
+    is written, so a run that diverges never overwrites the last good checkpoint. Its kinds: a
+    training loss (``add``), or the weights after an update (``add_after_update``: non-finite
+    weights, or a non-finite loss with them).
     """
 
     NONE = torch.iinfo(torch.int64).max  # "no bad step"
+    LOSS, AFTER_UPDATE, WEIGHTS = 0, 1, 2  # what was non-finite
 
     def __init__(self, device: torch.device) -> None:
         self.sum = torch.zeros((), device=device)
         self.n = 0
         self.first_bad = torch.full((), -1, dtype=torch.int64, device=device)
         self.bad_value = torch.zeros((), device=device)
+        self.bad_kind = torch.zeros((), dtype=torch.int64, device=device)
 
-    def add(self, step: int, value: torch.Tensor) -> None:
-        new_bad = ~torch.isfinite(value) & (self.first_bad < 0)
+    def _note(self, step: int, value: torch.Tensor, bad: torch.Tensor, kind) -> None:
+        new_bad = bad & (self.first_bad < 0)
         self.first_bad = torch.where(new_bad, step, self.first_bad)
         self.bad_value = torch.where(new_bad, value, self.bad_value)
+        self.bad_kind = torch.where(new_bad, kind, self.bad_kind)
+
+    def add(self, step: int, value: torch.Tensor) -> None:
+        """The training loss of step ``step`` (0-based)."""
+        self._note(step, value, ~torch.isfinite(value), self.LOSS)
         self.sum += value
         self.n += 1
 
+    def add_after_update(self, done: int, finite: torch.Tensor, value: torch.Tensor) -> None:
+        """After ``done`` steps: whether every weight is finite, and the loss the weights give on
+        the next batch (not part of the logged mean)."""
+        kind = torch.where(finite, self.AFTER_UPDATE, self.WEIGHTS)
+        self._note(done, value, ~finite | ~torch.isfinite(value), kind)
+
     def check(self, ctx, out: Path, meta: dict) -> None:
-        """Raise NonFiniteLossError if any rank saw a non-finite loss since the start."""
+        """Raise NonFiniteLossError if any rank saw a non-finite value since the start."""
         bad = torch.where(self.first_bad >= 0, self.first_bad, self.NONE)
         bad_step = int(distributed.all_min(ctx, bad.clone()))
-        if bad_step != self.NONE:
-            value = float(self.bad_value) if self.first_bad >= 0 else "non-finite"
-            raise NonFiniteLossError(
-                f"loss became {value} at step {bad_step}{' (on some rank)' if ctx.enabled else ''}; "
-                f"stopped without saving. The last good checkpoint ({out / CHECKPOINT}, step "
-                f"{meta['step']}) is unchanged. Try a smaller --lr."
+        if bad_step == self.NONE:
+            return
+        mine = int(self.first_bad) == bad_step  # else another rank saw it first
+        value = float(self.bad_value) if mine else "non-finite"
+        kind = int(self.bad_kind) if mine else self.LOSS
+        if kind == self.WEIGHTS:
+            what = f"the weights became non-finite in the update of step {bad_step - 1}"
+        elif kind == self.AFTER_UPDATE:
+            what = (
+                f"after the update of step {bad_step - 1} the loss became {value} (the weights "
+                "diverged; checked before saving them)"
             )
+        else:
+            what = f"loss became {value} at step {bad_step}"
+        raise NonFiniteLossError(
+            f"{what}{' (on some rank)' if ctx.enabled else ''}; stopped without saving. "
+            f"{_last_good(out, meta)} Try a smaller --lr."
+        )
 
     def mean(self, ctx) -> float:
         """The mean loss over every rank's steps since the last call; starts the next interval."""
@@ -614,15 +725,20 @@ class _LossLog:
         return avg
 
 
-def _log_and_save(cfg, ctx, done, losses, meta, bar, started, out, model, ema, optimizer) -> None:
+def _log_and_save(
+    cfg, ctx, done, losses, meta, bar, started, out, model, ema, optimizer, after_update
+) -> None:
     """After ``done`` steps: every ``log_every`` steps record the mean loss in ``meta``, every
     ``checkpoint_every`` steps (and after the last) save a checkpoint; both first stop the run if
-    any rank saw a non-finite loss. ``started``: ``time.perf_counter()`` at the run's wall time 0
+    any rank saw a non-finite loss, and a save first checks the weights it would write
+    (``after_update(done)``: finite, with a finite loss; see ``_loss_after_update``). ``started``: ``time.perf_counter()`` at the run's wall time 0
     (earlier than this process's start when the run was resumed)."""
     log_now = done % cfg.log_every == 0 or done == cfg.steps
     save_now = done % cfg.checkpoint_every == 0 or done == cfg.steps
     if not (log_now or save_now):
         return
+    if save_now:  # the weights about to be saved: finite, and a finite loss on the next batch
+        losses.add_after_update(done, *after_update(done))
     losses.check(ctx, out, meta)  # the one synchronisation, every log_every steps
     if log_now:
         avg = losses.mean(ctx)
@@ -642,8 +758,133 @@ def _log_and_save(cfg, ctx, done, losses, meta, bar, started, out, model, ema, o
                         f"warning: the ranks' weights differ at step {done}: {digests}",
                         file=sys.stderr,
                     )
+        states = distributed.gather(ctx, _rng_state(next(model.parameters()).device))
         if ctx.main:
-            save_checkpoint(out, model, ema, optimizer, meta)
+            save_checkpoint(out, model, ema, optimizer, meta, rng=dict(enumerate(states)))
+
+
+def _loss_after_update(cfg, done: int, data, rows: slice, model, schedule, ctx):
+    """(finite, loss): whether every weight is finite after ``done`` steps, and the loss the
+    weights give on the batch of step ``done``.
+
+    A loss is computed before its update, so a finite training loss does not vouch for the weights
+    the update made (with ``--lr 3e37`` they are about 3e37). This loss is computed in eval mode
+    (no dropout mask drawn) from its own generator: the run's random state is untouched.
+    """
+    gen, x0, y = _batch(cfg, done, data, rows, model)
+    model.eval()
+    try:
+        with torch.no_grad():
+            loss = diffusion_loss(
+                model,
+                x0,
+                schedule,
+                cfg.prediction,
+                gen,
+                shard=(ctx.rank, ctx.world),
+                labels=y,
+                label_dropout=cfg.label_dropout,
+            )
+    finally:
+        model.train()
+    finite = torch.stack([torch.isfinite(p).all() for p in model.parameters()]).all()
+    return finite, loss
+
+
+def _last_good(out: Path, meta: dict) -> str:
+    """What a stopped run left on disk, truthfully."""
+    if meta["step"] > 0:
+        return f"The last good checkpoint ({out / CHECKPOINT}, step {meta['step']}) is unchanged."
+    return f"No checkpoint was written to {out}: the run stopped before its first one."
+
+
+def _rng_state(device: torch.device) -> dict[str, torch.Tensor]:
+    """The states of the generators dropout draws from on ``device``: the CPU's and the device's."""
+    state = {"cpu": torch.get_rng_state()}
+    if device.type == "cuda":
+        state["cuda"] = torch.cuda.get_rng_state(device)
+    elif device.type == "mps":
+        state["mps"] = torch.mps.get_rng_state()
+    return state
+
+
+def _set_rng_state(state: dict[str, torch.Tensor], device: torch.device) -> None:
+    """Restore ``_rng_state``'s states (those of another kind of device are left as they are)."""
+    torch.set_rng_state(state["cpu"])
+    if device.type == "cuda" and "cuda" in state:
+        torch.cuda.set_rng_state(state["cuda"], device)
+    elif device.type == "mps" and "mps" in state:
+        torch.mps.set_rng_state(state["mps"])
+
+
+def _flag(f: Field) -> str:
+    """The command-line flag of a TrainConfig field."""
+    name = f.name.replace("_", "-")
+    return f"--no-{name}" if f.default is True else f"--{name}"
+
+
+def _same_folder(a: str, b: str) -> bool:
+    """Whether two --data values name the same data (the same word, or the same folder)."""
+    if os.path.normpath(a) == os.path.normpath(b):
+        return True
+    return Path(a).is_dir() and Path(a).resolve() == Path(b).resolve()
+
+
+def _check_same_run(cfg: TrainConfig, saved: dict, path: Path, data: Dataset) -> None:
+    """Refuse to resume checkpoint ``path`` (metadata ``saved``) with options that change the run.
+
+    Every option except those in ``MAY_CHANGE_ON_RESUME`` must equal the one recorded at the first
+    start (options the record does not have, from older versions, are not compared), and the
+    data must still describe itself alike (an image folder that gained or lost images is other
+    data). ``--steps`` may change when the learning rate of every step already taken stays the
+    same: always without ``--decay``; with ``--decay D`` only while the steps taken lie before the
+    decay window of both the old and the new ``--steps`` (the decay is anchored at the end).
+    """
+    stored = saved.get("train")
+    if not isinstance(stored, dict):
+        return  # a checkpoint from before the options were recorded
+    now = json.loads(json.dumps(asdict(cfg)))  # tuples as lists, as the record holds them
+
+    def shown(f: Field, value) -> str:
+        return f"{f.name}={value}" if isinstance(value, bool) else repr(value)
+
+    for f in fields(cfg):
+        if f.name in MAY_CHANGE_ON_RESUME or f.name not in stored:
+            continue
+        old, new = stored[f.name], now[f.name]
+        if f.name == "data" and isinstance(old, str) and _same_folder(old, new):
+            continue
+        if old != new:
+            raise ValueError(
+                f"{_flag(f)} does not match checkpoint {str(path)!r}: checkpoint has "
+                f"{shown(f, old)}, this run asks for {shown(f, new)}; resume with the "
+                "checkpoint's value, or train into another --out"
+            )
+    described = saved.get("data")  # "<name>: <size> of shape <shape>"; the name spells the path
+    if (
+        isinstance(described, str)
+        and described.rsplit(": ", 1)[-1] != data.describe().rsplit(": ", 1)[-1]
+    ):
+        raise ValueError(
+            f"--data {cfg.data!r} is not the data of checkpoint {str(path)!r}: it was trained on "
+            f"{saved['data']!r}, this run loads {data.describe()!r}; train into another --out"
+        )
+    previous = (saved.get("resumes") or [{}])[-1].get("steps", stored.get("steps"))
+    step = saved.get("step", 0)
+    if (
+        cfg.decay
+        and isinstance(previous, int)
+        and cfg.steps != previous
+        and step < cfg.steps
+        and step - 1 > min(previous, cfg.steps) - cfg.decay
+    ):
+        raise ValueError(
+            f"--steps does not match checkpoint {str(path)!r}: checkpoint has {previous}, this run "
+            f"asks for {cfg.steps}; with --decay {cfg.decay} the learning rate decays over the last "
+            f"{cfg.decay} steps, and the {step} steps taken reach into that decay, so another "
+            f"--steps changes their learning rate; resume with --steps {previous}, or train into "
+            "another --out"
+        )
 
 
 def weights_digest(model: nn.Module) -> str:

@@ -31,7 +31,7 @@ import matplotlib.pyplot as plt
 import torch
 
 from . import plotting
-from ._checks import _check_int
+from ._checks import _check_int, check_device
 from .fast import FastSampler
 from .gmm import GaussianMixture
 from .metrics import noise_floor, sliced_wasserstein
@@ -153,7 +153,7 @@ class DigitsView:
         from .pretrained import load
         from .quality import DigitsQuality
 
-        self.device = torch.device(device)
+        self.device = check_device(device)
         self.model = load("digits", device=self.device)
         self.quality = DigitsQuality(device=self.device)
         self.n = n

@@ -4,6 +4,8 @@ from pathlib import Path
 
 import pytest
 
+from ddim_edu import records
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -51,7 +53,7 @@ def test_digits_quality_script_writes_its_record_at_tiny_size(tmp_path):
 
 
 def test_stored_results_carry_their_provenance():
-    saved = json.loads((ROOT / "benchmarks" / "results" / "digits_quality.json").read_text())
+    saved = records.load("digits_quality")
     for key in ("device", "date", "command", "n_per_cell", "wall_s"):
         assert key in saved["meta"]
     assert saved["grid"]["steps"] == [10, 20, 50, 100, 1000]
@@ -79,8 +81,7 @@ def test_sampler_speed_script_at_tiny_size(tmp_path):
 
 
 def test_stored_speed_results_meet_the_targets_they_claim():
-    path = ROOT / "benchmarks" / "results" / "sampler_speed.json"
-    saved = json.loads(path.read_text())
+    saved = records.load("sampler_speed")
     assert {"device", "date", "command", "diffusers"} <= saved["meta"].keys()
     b64 = saved["step_cost"]["64"]
     assert b64["fast_over_unet"] < 0.005  # under 0.5 % of the UNet call at batch 64
@@ -106,7 +107,7 @@ def test_refloor_changes_floors_and_keeps_values(tmp_path):
     from ddim_edu.quality import DigitsQuality
 
     script = load_script("digits_quality")
-    stored = ROOT / "benchmarks" / "results" / "digits_quality.json"
+    stored = records.path("digits_quality")
     copy = tmp_path / "copy.json"
     copy.write_text(stored.read_text())
     before = json.loads(stored.read_text())
@@ -138,7 +139,7 @@ def test_s10_replicates_script_at_tiny_size(tmp_path):
 
 
 def test_stored_s10_replicates():
-    saved = json.loads((ROOT / "benchmarks" / "results" / "digits_s10_replicates.json").read_text())
+    saved = records.load("digits_s10_replicates")
     assert saved["meta"]["n_per_cell"] == 10000 and saved["meta"]["S"] == 10
     assert len(saved["fid"]["0"]) >= 5
     # the claims README makes from it: eta = 1 is worse than eta = 0 on every seed, eta = 0.5 on
@@ -150,9 +151,8 @@ def test_stored_s10_replicates():
 
 
 def test_cpu_record_resamples_the_few_step_columns_with_independent_noise():
-    results = ROOT / "benchmarks" / "results"
-    cpu = json.loads((results / "digits_quality_cpu.json").read_text())
-    gpu = json.loads((results / "digits_quality.json").read_text())
+    cpu = records.load("digits_quality_cpu")
+    gpu = records.load("digits_quality")
     assert (
         "noise_seed(seed, k)" in cpu["meta"]["noise"] and "seeded like x_T" in gpu["meta"]["noise"]
     )
@@ -173,3 +173,37 @@ def test_cpu_record_resamples_the_few_step_columns_with_independent_noise():
     s10 = {e: v[10] for e, v in new.items()}
     assert s10["0.0"] < s10["0.5"] < s10["1.0"] < s10["sigma_hat"]
     assert all(cpu["checks"].values())
+
+
+def test_mnist_grid_summary_pairs_cells_by_seed(tmp_path):
+    # two seeds, two S: values chosen so that the paired differences are known exactly
+    script = load_script("mnist_grid")
+    etas = [0.0, 1.0, "sigma_hat"]
+    base = {0: 2.0, 1: 3.0}  # seed 1's x_T is "unlucky": every cell 1.0 higher
+    offset = {"0.0": 0.0, "1.0": 0.5, "sigma_hat": 4.0}
+    for S, extra in ((10, 1.0), (20, 0.0)):
+        for seed in (0, 1):
+            values = [[base[seed] + offset[script.eta_key(e)] + extra + 0.1 * seed] for e in etas]
+            record = {
+                "meta": {"device": "cpu", "date": "d", "n_per_cell": 7, "wall_s": 1.0,
+                         "noise": "n", "model": "m"},
+                "grid": {"etas": etas, "steps": [S], "values": values, "floor": 0.1,
+                         "confident": [[0.5]] * 3},
+            }  # fmt: skip
+            (tmp_path / f"S{S}_seed{seed}.json").write_text(json.dumps(record))
+    (tmp_path / "S50_seed0.json").write_text("{}")  # S = 50 lacks seed 1: left out
+    summary = script.summarize(tmp_path, [10, 20, 50], [0, 1])
+    assert summary["steps"] == [10, 20]
+    assert summary["mean"][0] == [3.55, 2.55]  # eta 0: (3 + 4.1) / 2, (2 + 3.1) / 2
+    pair = next(c for c in summary["paired"] if c["a"] == "eta=sigma_hat, S=10")
+    # x_T's luck (1.1 between the seeds) cancels: the difference is 4.0 in both seeds
+    assert pair["b"] == "eta=0.0, S=10" and pair["mean"] == 4.0 and pair["se"] == 0.0
+    pair = next(
+        c for c in summary["paired"] if c["a"] == "eta=1.0, S=10" and c["b"].endswith("S=20")
+    )
+    assert pair["mean"] == 1.0 and pair["per_seed"] == [1.0, 1.0]
+    assert (
+        summary["checks"]["S10_eta0_beats_eta1"] and summary["checks"]["S10_eta1_beats_sigma_hat"]
+    )
+    figure = script.draw(summary, tmp_path / "grid.png")
+    assert figure.stat().st_size > 10_000

@@ -1,4 +1,5 @@
 import ast
+import hashlib
 import json
 import os
 import shutil
@@ -282,3 +283,187 @@ def test_a_parameter_of_another_schedule_is_refused_by_its_flag():
     with pytest.raises(ValueError, match=r"schedule must be one of 'linear', 'cosine', got 'sqrt'"):
         TrainConfig(schedule="sqrt")
     assert TrainConfig(schedule="cosine", cosine_s=0.01).schedule_params() == {"s": 0.01}
+
+
+# --- checksums and the record -----------------------------------------------------------------------
+
+
+def flip_byte(path, offset):
+    raw = bytearray(path.read_bytes())
+    raw[offset] ^= 0x01
+    path.write_bytes(bytes(raw))
+
+
+def test_a_flipped_byte_in_a_run_checkpoint_is_refused_naming_the_file(tmp_path):
+    train(tiny(tmp_path, steps=2), progress=False)
+    run = tmp_path / "run"
+    path = run / checkpoints.CHECKPOINT
+    record = json.loads((run / checkpoints.CHECKPOINT_JSON).read_text())
+    assert record["sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
+    flip_byte(path, -100)  # inside the tensors: the file still parses
+    load_file(str(path))
+    message = rf"checkpoint '{path}' does not match the sha256 recorded in '.*checkpoint.json'"
+    with pytest.raises(ValueError, match=message):
+        load_run(run)
+    with pytest.raises(ValueError, match=message):
+        train(tiny(tmp_path, steps=4), progress=False)  # nor is it resumed
+    from ddim_edu import pretrained
+
+    with pytest.raises(ValueError, match=message):  # nor exported with a fresh sha256
+        pretrained.export(run, "damaged", folder=tmp_path / "weights")
+    assert not (tmp_path / "weights" / "damaged.safetensors").exists()
+
+
+def test_a_flipped_byte_in_the_header_is_refused_naming_the_file(tmp_path):
+    train(tiny(tmp_path, steps=2), progress=False)
+    path = tmp_path / "run" / checkpoints.CHECKPOINT
+    raw = path.read_bytes()
+    flip_byte(path, raw.index(b'"step"') + 8)  # a digit of the step: still valid JSON
+    with pytest.raises(ValueError, match=rf"checkpoint '{path}' does not match the sha256"):
+        load_run(tmp_path / "run")
+
+
+def test_a_run_folder_without_or_with_a_bad_checkpoint_json_is_named(tmp_path):
+    train(tiny(tmp_path, steps=2), progress=False)
+    run = tmp_path / "run"
+    record = run / checkpoints.CHECKPOINT_JSON
+    text = record.read_text()
+    record.unlink()
+    with pytest.raises(ValueError, match=rf"'{record}' is missing: a run folder keeps the record"):
+        load_run(run)
+    with pytest.raises(ValueError, match=rf"'{record}' is missing"):
+        train(tiny(tmp_path, steps=4), progress=False)
+    record.write_text(text[: len(text) // 2])
+    with pytest.raises(ValueError, match=rf"'{record}' is not valid JSON: "):
+        load_run(run)
+    record.write_text("[1, 2]")
+    with pytest.raises(ValueError, match=rf"'{record}' must hold a JSON object, got list"):
+        load_run(run)
+    (run / checkpoints.CHECKPOINT).unlink()
+    with pytest.raises(ValueError, match=r"no checkpoint at '.*', although '.*checkpoint.json'"):
+        train(tiny(tmp_path, steps=4), progress=False)
+
+
+def test_a_save_interrupted_between_the_two_files_still_resumes(tmp_path, capsys):
+    """The safetensors file checks itself (content_sha256), so a record one save behind (the run
+    was killed between the two renames) is reported, not taken for damage."""
+    train(tiny(tmp_path, steps=2), progress=False)
+    run = tmp_path / "run"
+    old_record = (run / checkpoints.CHECKPOINT_JSON).read_text()
+    train(tiny(tmp_path, steps=4), progress=False)
+    (run / checkpoints.CHECKPOINT_JSON).write_text(old_record)
+    assert load_run(run).step == 4
+    assert "checkpoint.json is older than" in capsys.readouterr().err
+    assert train(tiny(tmp_path, steps=6), progress=False)["step"] == 6
+
+
+def test_a_checkpoint_from_before_checksums_still_loads(tmp_path):
+    train(tiny(tmp_path, steps=2), progress=False)
+    run = tmp_path / "run"
+    meta = checkpoints.read_checkpoint_meta(run / checkpoints.CHECKPOINT)
+    header = {k: json.dumps(v) for k, v in meta.items()}
+    tensors = load_file(str(run / checkpoints.CHECKPOINT))
+    checkpoints.write_safetensors(run / checkpoints.CHECKPOINT, tensors, header)
+    checkpoints.write_json(run / checkpoints.CHECKPOINT_JSON, meta)  # no sha256
+    assert load_run(run).step == 2
+
+
+# --- resume: the same run or none -------------------------------------------------------------------
+
+CHANGED = [  # (option, value, what the message shows for the checkpoint and for this run)
+    ("data", "swissroll", "--data", "'moons'", "'swissroll'"),
+    ("seed", 1, "--seed", "0", "1"),
+    ("batch_size", 8, "--batch-size", "16", "8"),
+    ("lr", 2e-3, "--lr", "0.001", "0.002"),
+    ("warmup", 2, "--warmup", "1", "2"),
+    ("decay", 2, "--decay", "0", "2"),
+    ("weight_decay", 0.1, "--weight-decay", "0.0", "0.1"),
+    ("grad_clip", 0.5, "--grad-clip", "1.0", "0.5"),
+    ("ema_decay", 0.99, "--ema-decay", "0.999", "0.99"),
+    ("dropout", 0.1, "--dropout", "0.0", "0.1"),
+    ("label_dropout", 0.2, "--label-dropout", "0.1", "0.2"),
+    ("width", 24, "--width", "16", "24"),
+    ("res_blocks", 2, "--res-blocks", "1", "2"),
+    ("T", 500, "--T", "1000", "500"),
+    ("prediction", "v", "--prediction", "'eps'", "'v'"),
+    ("schedule", "cosine", "--schedule", "'linear'", "'cosine'"),
+    ("attention", False, "--no-attention", "attention=True", "attention=False"),
+]
+
+
+def test_resuming_with_any_changed_option_is_refused_naming_the_flag_and_both_values(tmp_path):
+    train(tiny(tmp_path, steps=2), progress=False)
+    run = tmp_path / "run"
+    before = {p.name: p.read_bytes() for p in run.iterdir()}
+    for name, value, flag, old, new in CHANGED:
+        with pytest.raises(ValueError) as refused:
+            train(tiny(tmp_path, steps=4, **{name: value}), progress=False)
+        assert str(refused.value).startswith(
+            f"{flag} does not match checkpoint '{run / checkpoints.CHECKPOINT}': checkpoint has "
+            f"{old}, this run asks for {new}; "
+        ), str(refused.value)
+    assert {p.name: p.read_bytes() for p in run.iterdir()} == before
+
+
+def test_a_resume_may_change_how_often_it_saves_and_logs_and_keeps_the_record(tmp_path):
+    train(tiny(tmp_path, steps=2), progress=False, command="first")
+    meta = train(
+        tiny(tmp_path, steps=6, log_every=1, checkpoint_every=3, device="auto"),
+        progress=False,
+        command="second",
+    )
+    assert meta["step"] == 6 and [s for s, _ in meta["history"]] == [2, 3, 4, 5, 6]
+    saved = json.loads((tmp_path / "run" / checkpoints.CHECKPOINT_JSON).read_text())
+    assert saved["command"] == "first" and saved["train"]["steps"] == 2  # as first started
+    assert saved["train"]["log_every"] == 2 and saved["data"].startswith("moons")
+    assert [(r["command"], r["from_step"], r["steps"]) for r in saved["resumes"]] == [
+        ("second", 2, 6)
+    ]
+
+
+def test_steps_may_change_on_resume_only_where_the_decay_has_not_begun(tmp_path, monkeypatch):
+    from ddim_edu import train as train_mod
+
+    # interrupted at step 4 of 20, with the decay over the last 4 steps: 20 may become 30
+    real_step = train_mod._train_step
+
+    def stop_at_4(cfg, step, *args):
+        if step == 4:
+            raise KeyboardInterrupt
+        return real_step(cfg, step, *args)
+
+    monkeypatch.setattr(train_mod, "_train_step", stop_at_4)
+    with pytest.raises(KeyboardInterrupt):
+        train(tiny(tmp_path, steps=20, decay=4), progress=False)
+    monkeypatch.setattr(train_mod, "_train_step", real_step)
+    assert train(tiny(tmp_path, steps=8, decay=4), progress=False)["step"] == 8
+    # the run went on to --steps 8 and decayed over steps 5..7: another --steps would change them
+    with pytest.raises(
+        ValueError,
+        match=r"--steps does not match checkpoint .*: checkpoint has 8, this run asks for 12; "
+        r"with --decay 4 .*resume with --steps 8",
+    ):
+        train(tiny(tmp_path, steps=12, decay=4), progress=False)
+    # without decay --steps may grow
+    train(tiny(tmp_path / "b", steps=2), progress=False)
+    assert train(tiny(tmp_path / "b", steps=4), progress=False)["step"] == 4
+
+
+def test_an_image_folder_that_changed_is_other_data(tmp_path, monkeypatch):
+    from PIL import Image
+
+    folder = tmp_path / "images"
+    folder.mkdir()
+    for i in range(8):
+        Image.new("L", (8, 8), 30 * i).save(folder / f"{i}.png")
+    opts = dict(data=str(folder), width=8, channel_mults=(1,), attention=False)
+    train(tiny(tmp_path, steps=2, **opts), progress=False)
+    monkeypatch.chdir(tmp_path)  # the same folder, named relatively, is the same data
+    assert train(tiny(tmp_path, steps=3, **{**opts, "data": "images"}), False)["step"] == 3
+    Image.new("L", (8, 8), 255).save(folder / "8.png")
+    with pytest.raises(
+        ValueError,
+        match=r"--data 'images' is not the data of checkpoint .*: it was trained on "
+        r"'folder:.*images: 8 images of shape \(1, 8, 8\)', this run loads 'folder:images: 9 images",
+    ):
+        train(tiny(tmp_path, steps=4, **{**opts, "data": "images"}), progress=False)

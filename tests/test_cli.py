@@ -159,3 +159,96 @@ def test_sweep_command_writes_a_results_file_that_load_results_reads(tmp_path, c
     assert out.with_suffix(".png").stat().st_size > 10_000
     printed = capsys.readouterr().out
     assert "noise floor" in printed and f"wrote {out}" in printed
+
+
+# --- bad input: one line on stderr naming the option or the file, exit code 2 -----------------------
+
+
+def test_train_classifier_steps_0_is_refused_by_its_flag_at_parse_time(tmp_path, capsys):
+    with pytest.raises(ValueError, match=r"^--steps must be an integer >= 1, got 0$"):
+        parse(["train-classifier", "--steps", "0"])
+    out = tmp_path / "clf"
+    assert cli.main(["train-classifier", "--steps", "0", "--out", str(out)]) == 2
+    assert capsys.readouterr().err == "error: --steps must be an integer >= 1, got 0\n"
+    assert not out.exists()
+
+
+@pytest.fixture
+def no_training(monkeypatch):
+    """Make the classifier's training an error: a check that passes with this fixture ran first."""
+    from ddim_edu import classifier
+
+    def ran(*args, **kwargs):
+        raise AssertionError("training started")
+
+    monkeypatch.setattr(classifier, "_splits", ran)
+
+
+def test_train_classifier_keeps_a_checkpoint_in_out_unless_overwrite(tmp_path, capsys, monkeypatch):
+    victim = tmp_path / "digits_run"
+    victim.mkdir()
+    (victim / "checkpoint.safetensors").write_bytes(b"a denoiser's checkpoint")
+    (victim / "checkpoint.json").write_text('{"step": 25000}')
+    argv = ["train-classifier", "--steps", "2", "--out", str(victim), "--no-progress"]
+    with monkeypatch.context() as m:
+        m.setattr("ddim_edu.classifier._splits", lambda data: pytest.fail("training started"))
+        assert cli.main(argv) == 2
+    assert capsys.readouterr().err == (
+        f"error: {str(victim)!r} already holds a checkpoint (checkpoint.safetensors, "
+        "checkpoint.json); pass overwrite=True (--overwrite) to replace it, or choose another "
+        "folder (--out)\n"
+    )
+    assert (victim / "checkpoint.safetensors").read_bytes() == b"a denoiser's checkpoint"
+    assert (victim / "checkpoint.json").read_text() == '{"step": 25000}'
+    assert cli.main([*argv, "--overwrite"]) == 0
+    assert json.loads((victim / "checkpoint.json").read_text())["step"] == 2
+
+
+@pytest.mark.parametrize(
+    "command", [["train-classifier", "--no-progress"], ["make-shapes", "--n", "2"]]
+)
+def test_an_out_folder_that_is_a_file_is_refused_before_any_work(
+    command, tmp_path, capsys, no_training
+):
+    victim = tmp_path / "victim"
+    victim.write_text("keep")
+    assert cli.main([*command, "--out", str(victim)]) == 2
+    assert capsys.readouterr().err == f"error: --out {str(victim)!r} is a file, not a folder\n"
+    assert victim.read_text() == "keep" and list(tmp_path.iterdir()) == [victim]
+
+
+def test_train_classifier_out_without_write_access_is_refused_before_training(
+    tmp_path, capsys, monkeypatch, no_training
+):
+    monkeypatch.setattr(cli.os, "access", lambda path, mode: False)  # as in a read-only folder
+    out = tmp_path / "runs" / "clf"
+    assert cli.main(["train-classifier", "--out", str(out), "--no-progress"]) == 2
+    assert capsys.readouterr().err == (
+        f"error: --out {str(out)!r}: {str(tmp_path)!r} is a folder this process cannot write in\n"
+    )
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_path_errors_are_one_line_naming_the_file_and_bugs_keep_their_traceback(tmp_path, capsys):
+    import errno
+
+    missing = tmp_path / "missing.json"
+    assert cli.exit_code(lambda: missing.read_text()) == 2
+    assert capsys.readouterr().err == f"error: {str(missing)!r}: No such file or directory\n"
+    assert cli.exit_code(lambda: tmp_path.read_text()) == 2
+    assert capsys.readouterr().err == f"error: {str(tmp_path)!r}: Is a directory\n"
+
+    def disk_full():
+        raise OSError(errno.ENOSPC, "No space left on device", str(tmp_path / "grid.json"))
+
+    assert cli.exit_code(disk_full) == 1
+    assert capsys.readouterr().err == (
+        f"error: {str(tmp_path / 'grid.json')!r}: No space left on device\n"
+    )
+    for bug in (KeyError("schedule"), RuntimeError("shape mismatch"), TypeError("x")):
+
+        def raising(bug=bug):
+            raise bug
+
+        with pytest.raises(type(bug)):
+            cli.exit_code(raising)

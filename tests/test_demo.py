@@ -70,3 +70,66 @@ def test_step_count_above_T_is_a_clear_error(tmp_path, capsys):
     rc = main(["demo", "--n", "50", "--steps", "10,2000", "--out", str(tmp_path), "--no-progress"])
     assert rc == 2
     assert "S must be an integer in [1, 1000], got 2000" in capsys.readouterr().err
+
+
+# --- --out is checked before the grid runs ---------------------------------------------------------
+
+
+@pytest.fixture
+def no_grid(monkeypatch):
+    """Make the demo's grid an error: a check that passes with this fixture ran before it."""
+    from ddim_edu import demo
+
+    def ran(*args, **kwargs):
+        raise AssertionError("the grid ran")
+
+    monkeypatch.setattr(demo, "quality_grid", ran)
+
+
+def test_out_that_is_a_file_fails_before_any_work(tmp_path, capsys, no_grid):
+    victim = tmp_path / "figures"
+    victim.write_text("not a folder")
+    assert main(["demo", "--n", "50", "--out", str(victim), "--no-progress"]) == 2
+    assert capsys.readouterr().err == f"error: --out {str(victim)!r} is a file, not a folder\n"
+    assert victim.read_text() == "not a folder" and list(tmp_path.iterdir()) == [victim]
+
+
+def test_out_in_a_folder_without_write_access_fails_before_any_work(
+    tmp_path, capsys, monkeypatch, no_grid
+):
+    import os
+
+    monkeypatch.setattr(os, "access", lambda path, mode: False)  # as in a read-only folder
+    out = tmp_path / "figures"
+    assert main(["demo", "--n", "50", "--out", str(out), "--no-progress"]) == 2
+    assert capsys.readouterr().err == (
+        f"error: --out {str(out)!r}: {str(tmp_path)!r} is a folder this process cannot write in\n"
+    )
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_an_output_name_taken_by_a_folder_fails_before_any_work(tmp_path, capsys, no_grid):
+    (tmp_path / "demo_quality.json").mkdir()
+    assert main(["demo", "--n", "50", "--out", str(tmp_path), "--no-progress"]) == 2
+    assert capsys.readouterr().err == (
+        f"error: --out {str(tmp_path)!r}: {str(tmp_path / 'demo_quality.json')!r} is a folder, "
+        "not a file\n"
+    )
+
+
+def test_bad_steps_leave_no_output_folder(tmp_path, capsys):
+    out = tmp_path / "figures"
+    rc = main(["demo", "--n", "50", "--steps", "10,2000", "--out", str(out), "--no-progress"])
+    assert rc == 2 and "S must be an integer in [1, 1000], got 2000" in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_a_negative_seed_is_refused_by_its_flag_before_the_folder_is_made(tmp_path, capsys):
+    from ddim_edu.demo import run_demo
+
+    out = tmp_path / "figures"
+    assert main(["demo", "--n", "50", "--seed", "-1", "--out", str(out), "--no-progress"]) == 2
+    assert capsys.readouterr().err == "error: --seed must be an integer >= 0, got -1\n"
+    with pytest.raises(ValueError, match=r"^seed must be an integer >= 0, got -1$"):
+        run_demo(out, n=50, seed=-1, progress=False)
+    assert not out.exists()

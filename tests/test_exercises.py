@@ -1,6 +1,9 @@
 """Every checker accepts a correct answer and names the typical mistakes, each in its own words."""
 
 import math
+import signal
+import threading
+import time
 
 import pytest
 import torch
@@ -386,3 +389,135 @@ def test_a_scalar_answer_cannot_pass_by_a_chance_match():
         return torch.mean((net(a.sqrt() * x0 + (1 - a).sqrt() * e, t) - x0) ** 2)
 
     assert not any(check("03.1", x0_target, seed=s).ok for s in range(500))
+
+
+# --- the checker guards itself against the student's function ----------------------------------
+
+
+def test_an_answer_that_changes_alpha_bar_in_place_is_not_accepted():
+    # filling alpha_bar with ones makes x_t = x_0; the checker used to pass its own alpha_bar and
+    # build the reference from it after the call, so this loss of the wrong input was accepted
+    def sneaky(net, x0, t, eps, alpha_bar):
+        alpha_bar.fill_(1.0)
+        return torch.mean((net(x0, t) - eps) ** 2)
+
+    for seed in range(5):
+        feedback = check("03.1", sneaky, seed=seed)
+        assert str(feedback).startswith("Exercise 03.1: ❌ not yet."), feedback.message
+        assert "The network saw x_0 instead of the noisy x_t." in feedback.message
+
+
+def test_the_students_function_gets_copies_of_its_inputs():
+    from ddim_edu.exercises._core import _call
+
+    x, w = torch.zeros(3), torch.ones(2, requires_grad=True)
+    pair, table = [torch.zeros(2), 1.0], {"a": torch.zeros(2)}
+
+    def vandal(x, w, pair, table):
+        assert w.requires_grad and w.is_leaf
+        x.add_(5)
+        with torch.no_grad():
+            w.mul_(3)
+        pair[0].fill_(7)
+        pair.append("extra")
+        table["a"].fill_(9)
+        table["b"] = 0
+        return 1.0
+
+    assert _call(vandal, x, w, pair, table) == 1.0
+    assert x.tolist() == [0.0, 0.0, 0.0] and w.tolist() == [1.0, 1.0]
+    assert pair[0].tolist() == [0.0, 0.0] and len(pair) == 2
+    assert table["a"].tolist() == [0.0, 0.0] and list(table) == ["a"]
+
+
+def test_global_torch_state_is_put_back_after_a_check():
+    dtype, rng = torch.get_default_dtype(), torch.get_rng_state()
+    threads, grad = torch.get_num_threads(), torch.is_grad_enabled()
+
+    def careless(a_t, a_prev):  # right answer, wrong manners
+        torch.set_default_dtype(torch.float64)
+        torch.manual_seed(0)
+        torch.randn(10)
+        torch.set_grad_enabled(False)
+        torch.set_num_threads(threads + 1)
+        return posterior_variance_ok(a_t, a_prev)
+
+    try:
+        feedback = check("01.4", careless)
+        state = (torch.get_default_dtype(), torch.get_num_threads(), torch.is_grad_enabled())
+        same_rng = torch.equal(torch.get_rng_state(), rng)
+    finally:  # a failure here must not leave float64 behind for the other tests
+        torch.set_default_dtype(dtype)
+        torch.set_rng_state(rng)
+        torch.set_num_threads(threads)
+        torch.set_grad_enabled(grad)
+    assert feedback.ok, feedback.message
+    assert state == (torch.float32, threads, True)
+    assert same_rng
+
+
+def _loop(seconds: float, swallow: bool):
+    """A student's function that does not return (within the test's patience, ``seconds``: the
+    old checker waited that long, then reported "returned nothing", rather than hang the test)."""
+
+    def plain(a_t, a_prev):
+        give_up = time.monotonic() + seconds
+        while time.monotonic() < give_up:
+            pass
+
+    def swallowing(a_t, a_prev):  # what a student may write in a loop: must not defeat the limit
+        give_up = time.monotonic() + seconds
+        while time.monotonic() < give_up:
+            try:
+                time.sleep(0.01)
+            except Exception:
+                pass
+
+    return swallowing if swallow else plain
+
+
+@pytest.mark.skipif(not hasattr(signal, "setitimer"), reason="no SIGALRM timer on this platform")
+@pytest.mark.parametrize("swallow", [False, True])
+def test_a_function_that_never_returns_is_stopped_at_the_time_limit(monkeypatch, swallow):
+    from ddim_edu.exercises import _core
+
+    monkeypatch.setattr(_core, "TIME_LIMIT", 1.0)
+    handler = signal.getsignal(signal.SIGALRM)
+    start = time.monotonic()
+    feedback = check("01.4", _loop(30.0, swallow))
+    elapsed = time.monotonic() - start
+    assert str(feedback).startswith(
+        "Exercise 01.4: ❌ not yet. Your function ran past 1 second and was stopped. Hint: look "
+        "for a loop that never ends"
+    ), feedback.message
+    assert 0.9 < elapsed < 5, elapsed
+    assert signal.getsignal(signal.SIGALRM) is handler  # the alarm is handed back unarmed
+    assert signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0)
+    assert check("01.4", posterior_variance_ok).ok  # and the next check runs as usual
+
+
+@pytest.mark.skipif(not hasattr(signal, "setitimer"), reason="no SIGALRM timer on this platform")
+def test_an_exercise_can_set_its_own_time_limit():
+    from ddim_edu.exercises._core import REGISTRY, _call, _Reject, exercise
+
+    @exercise("99.1", "a test exercise", "f = ...", time_limit=0.5)
+    def _check_test(fn, seed):
+        return _call(fn, 0.5, 0.9) == 0.0, ""
+
+    try:
+        assert REGISTRY["99.1"].time_limit == 0.5
+        start = time.monotonic()
+        with pytest.raises(_Reject, match="^Your function ran past 0.5 seconds and was stopped"):
+            REGISTRY["99.1"].checker(_loop(10.0, False), 0)
+        assert time.monotonic() - start < 3
+    finally:
+        REGISTRY.pop("99.1")
+
+
+def test_off_the_main_thread_a_check_runs_without_a_time_limit():
+    # SIGALRM only reaches the main thread: elsewhere the checker must still work, just unlimited
+    results = []
+    worker = threading.Thread(target=lambda: results.append(check("01.4", posterior_variance_ok)))
+    worker.start()
+    worker.join(timeout=60)
+    assert len(results) == 1 and results[0].ok, results

@@ -1,5 +1,7 @@
 """The fast sampler gives ddim_sample's samples, for every option, and refuses bad input."""
 
+import warnings
+
 import pytest
 import torch
 
@@ -150,3 +152,62 @@ def test_compiled_network_gives_the_same_samples_and_is_compiled_once():
     assert float((a(x_T, generator=3) - ref).abs().max()) < 1e-4
     assert "_ddim_edu_compiled" not in dict(model.named_modules())
     assert set(model.state_dict()) == set(pretrained.load("mlp_moons").state_dict())
+
+
+def test_wrong_output_shape_is_refused_with_the_plain_samplers_message():
+    x_T = torch.randn(4, 2, generator=torch.Generator().manual_seed(0))
+
+    def one_column(x, t):  # would broadcast against x without a check
+        return x[:, :1]
+
+    message = r"eps_model output must have the shape of its input \(4, 2\), got \(4, 1\)"
+    with pytest.raises(ValueError, match=message):
+        ddim_sample(one_column, x_T, SCHEDULE, timesteps(5), progress=False)
+    for options in ({}, {"clip": 1.0}, {"eta": 1.0}):
+        with pytest.raises(ValueError, match=message):
+            FastSampler(one_column, SCHEDULE, timesteps(5), **options)(x_T, generator=0)
+    with pytest.raises(ValueError, match=r"input \(4, 2\), got tuple"):
+        FastSampler(lambda x, t: (x,), SCHEDULE, timesteps(5))(x_T)
+
+
+def test_non_finite_samples_warn_as_in_the_plain_sampler():
+    x_T = torch.randn(4, 2, generator=torch.Generator().manual_seed(0))
+
+    def overflowing(x, t):
+        return torch.where(t.view(-1, 1) < 100, torch.full_like(x, float("inf")), x)
+
+    with pytest.warns(RuntimeWarning, match="ddim_sample produced NaN or infinite values"):
+        ddim_sample(overflowing, x_T, SCHEDULE, timesteps(5), progress=False)
+    with pytest.warns(RuntimeWarning, match="FastSampler produced NaN or infinite values"):
+        out = FastSampler(overflowing, SCHEDULE, timesteps(5))(x_T)
+    assert not torch.isfinite(out).any()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a finite result warns of nothing
+        assert torch.isfinite(FastSampler(toy_model, SCHEDULE, timesteps(5))(x_T)).all()
+
+
+def test_float64_x_T_through_the_float32_digits_unet_equals_the_float32_run():  # noqa: N802
+    model = pretrained.load("digits")
+    x_T = torch.randn(16, 1, 8, 8, generator=torch.Generator().manual_seed(0))
+    taus = timesteps(10)
+    for sample in (
+        lambda x: ddim_sample(model, x, model.schedule, taus, progress=False),
+        lambda x: FastSampler(model, model.schedule, taus)(x),
+        lambda x: FastSampler(model, model.schedule, taus, clip=1.0, channels_last=True)(x),
+    ):
+        ref, got = sample(x_T), sample(x_T.double())
+        assert ref.dtype == torch.float32 and got.dtype == torch.float64
+        assert float((got - ref.double()).abs().max()) < 1e-5
+
+
+def test_a_model_without_parameters_keeps_its_float64_input():
+    seen = []
+
+    def eps_model(x, t):
+        seen.append(x.dtype)
+        return 1e-3 * x
+
+    x_T = torch.randn(3, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    FastSampler(eps_model, SCHEDULE, timesteps(4))(x_T)
+    ddim_sample(eps_model, x_T, SCHEDULE, timesteps(4), progress=False)
+    assert seen == [torch.float64] * 8

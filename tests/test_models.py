@@ -86,3 +86,17 @@ def test_timestep_embedding_separates_timesteps():
     assert emb.shape == (1000, 32)
     d = torch.cdist(emb, emb) + torch.eye(1000) * 1e9
     assert d.min() > 1e-3
+
+
+def test_networks_converted_to_float64_run_in_float64():
+    torch.manual_seed(0)
+    t = torch.tensor([3, 500, 999])
+    unet = UNet(base_channels=16, num_classes=3)
+    torch.nn.init.normal_(unet.conv_out.weight, std=0.05)  # not the zero output of a new UNet
+    for model, x in ((unet, torch.randn(3, 1, 8, 8)), (MLPDenoiser(hidden=32), torch.randn(3, 2))):
+        ref = model(x, t)
+        out = model.double()(x.double(), t)  # the time embedding follows the weights' dtype
+        assert out.dtype == torch.float64
+        assert torch.allclose(out, ref.double(), atol=1e-5), (out - ref).abs().max()
+    emb = timestep_embedding(t, 8, dtype=torch.float64)
+    assert emb.dtype == torch.float64 and torch.equal(emb, timestep_embedding(t, 8).double())

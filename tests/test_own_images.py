@@ -135,10 +135,9 @@ def test_sweep_command_names_bad_input(tmp_path, capsys):
 
 
 def test_load_results_reads_the_stored_digits_grid_and_refuses_other_json(tmp_path):
-    from pathlib import Path
+    from ddim_edu import records
 
-    stored = Path(__file__).resolve().parents[1] / "benchmarks" / "results" / "digits_quality.json"
-    grid, meta = load_results(stored)
+    grid, meta = load_results(records.path("digits_quality"))
     assert grid.metric == "digits-FID" and len(grid.values) == 5 and meta["n_per_cell"] == 10000
     (tmp_path / "other.json").write_text("{}")
     with pytest.raises(ValueError, match="is not a sweep results file"):

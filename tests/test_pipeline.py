@@ -93,6 +93,41 @@ def test_pipeline_leaves_2d_points_unclamped_and_images_in_range():
         pipe(batch_size=2, clip="yes", progress=False)
 
 
+def test_pipeline_runs_a_network_converted_to_float64():
+    from ddim_edu.pretrained import load
+
+    kw = {"batch_size": 4, "generator": 0, "num_inference_steps": 10, "progress": False}
+    ref = DDIMPipeline(load("digits"))(**kw)
+    got = DDIMPipeline(load("digits").double())(**kw)  # x_T is float32; the network float64
+    assert got.dtype == torch.float32
+    assert float((got - ref).abs().max()) < 1e-5
+
+
+NO_CUDA = pytest.mark.skipif(torch.cuda.is_available(), reason="CUDA is available here")
+UNAVAILABLE = r"device 'cuda' is not available to this torch .*; available: cpu"
+
+
+@NO_CUDA
+def test_a_device_this_torch_cannot_use_is_refused_by_name(rgb_pipe):
+    from ddim_edu.quality import DigitsQuality
+    from ddim_edu.widgets import DigitsView
+
+    with pytest.raises(ValueError, match=UNAVAILABLE):
+        DDIMPipeline.from_pretrained("digits", device="cuda")
+    with pytest.raises(ValueError, match=UNAVAILABLE):
+        rgb_pipe(num_inference_steps=2, device="cuda", progress=False)
+    with pytest.raises(ValueError, match=UNAVAILABLE):
+        DigitsQuality(device="cuda")
+    with pytest.raises(ValueError, match=UNAVAILABLE):
+        DigitsView(n=4, device=torch.device("cuda"))
+    assert next(rgb_pipe.model.parameters()).device.type == "cpu"  # the model stayed put
+
+
+def test_a_cuda_index_beyond_the_devices_is_refused():
+    with pytest.raises(ValueError, match=r"device 'cuda:99' is not available to this torch"):
+        DDIMPipeline.from_pretrained("digits", device="cuda:99")
+
+
 @pytest.fixture(scope="module")
 def mnist_pipe():
     return DDIMPipeline.from_pretrained("mnist")

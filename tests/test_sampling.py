@@ -5,6 +5,7 @@ import pytest
 import torch
 from helpers import gaussian_noise
 
+from ddim_edu import pretrained
 from ddim_edu.forward import ddim_sigma, ddpm_posterior, non_markovian_forward, sigma_hat
 from ddim_edu.metrics import mixture_moments
 from ddim_edu.sampling import (
@@ -12,6 +13,7 @@ from ddim_edu.sampling import (
     ddim_sample,
     ddpm_sample,
     eps_and_x0,
+    network_dtype,
     to_ode_coordinates,
     trajectory_alpha_bars,
 )
@@ -169,6 +171,27 @@ def test_sampler_works_in_the_dtype_it_is_given(schedule, eps_star, dtype):
     )
     assert x.dtype == dtype and traj.x.dtype == dtype
     assert traj.x.shape == (6, 10, 2) and traj.x0_pred.shape == (5, 10, 2)
+
+
+def test_a_float32_network_takes_float64_input_in_every_sampler(eps_star):
+    net = pretrained.load("mlp_moons")  # float32 weights
+    schedule = net.schedule
+    seen = []
+    net.register_forward_pre_hook(lambda module, args: seen.append(args[0].dtype))
+    x_T = gaussian_noise(8, seed=3, dtype=torch.float64)
+    noise = [gaussian_noise(8, seed=100 + i, dtype=torch.float64) for i in range(schedule.T)]
+    runs = {
+        "ddim_sample": lambda x: ddim_sample(net, x, schedule, timesteps(10), progress=False),
+        "ddpm_sample": lambda x: ddpm_sample(net, x, schedule, noise=noise, progress=False),
+        "ddim_invert": lambda x: ddim_invert(net, x, schedule, timesteps(10), progress=False),
+    }
+    for name, run in runs.items():
+        ref, got = run(x_T.float()), run(x_T)
+        assert ref.dtype == torch.float32 and got.dtype == torch.float64, name
+        assert torch.allclose(got, ref.double(), rtol=1e-5, atol=1e-5), name
+    assert set(seen) == {torch.float32}  # the network always ran in its own dtype
+    assert network_dtype(net) == torch.float32 and network_dtype(net.double()) == torch.float64
+    assert network_dtype(eps_star) is None  # a plain function is called in the data's dtype
 
 
 # --- equivalences with DDPM and with the ODE -----------------------------------------------------

@@ -98,3 +98,132 @@ def test_grid_checks_read_integer_and_float_etas_alike():
             "S10_eta0_best": True,
             "spread_shrinks_with_S": True,
         }
+
+
+# --- the sweep command checks --out, --device and --run-dir before any cell ----------------------
+
+SWEEP = ["sweep", "--model", "mlp_gmm", "--samples", "64", "--steps", "5,10", "--etas", "0,1"]
+SWEEP += ["--device", "cpu", "--no-progress"]
+
+
+@pytest.fixture
+def no_grid(monkeypatch):
+    """Make running the grid an error: a check that passes only on this fixture ran before it."""
+    from ddim_edu import sweep
+
+    def ran(*args, **kwargs):
+        raise AssertionError("the grid ran")
+
+    monkeypatch.setattr(sweep, "run_sweep", ran)
+
+
+def _tree(folder):
+    return {p: p.read_bytes() if p.is_file() else None for p in sorted(folder.rglob("*"))}
+
+
+def test_out_that_is_a_folder_fails_at_once_and_leaves_no_tmp(tmp_path, capsys, no_grid):
+    from ddim_edu.__main__ import main
+
+    outdir = tmp_path / "outdir"
+    outdir.mkdir()
+    assert main([*SWEEP, "--out", str(outdir)]) == 2
+    assert capsys.readouterr().err == (
+        f"error: --out {str(outdir)!r} is a folder; give a file path inside it or elsewhere\n"
+    )
+    assert _tree(tmp_path) == {outdir: None}
+
+
+def test_out_ending_in_png_is_refused_so_results_and_figure_never_share_a_path(
+    tmp_path, capsys, no_grid
+):
+    from ddim_edu.__main__ import main
+
+    keep = tmp_path / "keep.png"
+    keep.write_bytes(b"a figure of mine")
+    for out in (keep, tmp_path / "new.PNG"):
+        assert main([*SWEEP, "--out", str(out)]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith(f"error: --out {str(out)!r} ends in .png, the suffix of the heat map")
+        assert err.endswith(f"give a results file such as {str(out.with_suffix('.json'))!r}\n")
+    assert _tree(tmp_path) == {keep: b"a figure of mine"}
+
+
+def test_out_under_a_file_or_in_a_folder_without_write_access_is_refused(
+    tmp_path, capsys, monkeypatch, no_grid
+):
+    import os
+
+    from ddim_edu.__main__ import main
+
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    out = afile / "sub" / "grid.json"
+    assert main([*SWEEP, "--out", str(out)]) == 2
+    assert (
+        capsys.readouterr().err
+        == f"error: --out {str(out)!r}: {str(afile)!r} is a file, not a folder\n"
+    )
+    monkeypatch.setattr(os, "access", lambda path, mode: False)  # as in a read-only folder
+    out = tmp_path / "new" / "grid.json"
+    assert main([*SWEEP, "--out", str(out)]) == 2
+    assert capsys.readouterr().err == (
+        f"error: --out {str(out)!r}: {str(tmp_path)!r} is a folder this process cannot write in\n"
+    )
+    assert _tree(tmp_path) == {afile: b"x"}
+
+
+def test_a_file_that_is_not_an_earlier_sweeps_output_is_kept_unless_overwrite(tmp_path, capsys):
+    from ddim_edu.__main__ import main
+    from ddim_edu.sweep import load_results
+
+    mine = tmp_path / "keep.json"
+    mine.write_text('{"mine": 1}')
+    assert main([*SWEEP, "--out", str(mine)]) == 2
+    assert capsys.readouterr().err == (
+        f"error: --out {str(mine)!r}: {str(mine)!r} exists and is not an earlier sweep's output; "
+        "pass --overwrite to replace it, or choose another --out\n"
+    )
+    figure = tmp_path / "grid.png"  # a figure of mine where the heat map of grid.json would go
+    figure.write_bytes(b"figure")
+    assert main([*SWEEP, "--out", str(tmp_path / "grid.json")]) == 2
+    assert f"{str(figure)!r} exists and is not an earlier sweep's output" in capsys.readouterr().err
+    assert _tree(tmp_path) == {mine: b'{"mine": 1}', figure: b"figure"}
+    # --overwrite replaces them; an earlier sweep's output is replaced without it (a rerun)
+    assert main([*SWEEP, "--out", str(mine), "--overwrite"]) == 0
+    assert main([*SWEEP, "--out", str(mine), "--seed", "1"]) == 0
+    assert load_results(mine)[1]["seed"] == 1
+    assert (tmp_path / "keep.png").read_bytes()[:4] == b"\x89PNG"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["grid.png", "keep.json", "keep.png"]
+
+
+def test_a_device_this_torch_cannot_use_is_named_by_its_option(tmp_path, capsys, no_grid):
+    from ddim_edu.__main__ import main
+
+    argv = [a if a != "cpu" else "cuda:99" for a in SWEEP]
+    assert main([*argv, "--out", str(tmp_path / "grid.json")]) == 2
+    assert capsys.readouterr().err.startswith(
+        "error: --device 'cuda:99' is not available to this torch"
+    )
+    assert _tree(tmp_path) == {}
+
+
+def test_a_run_dir_that_is_not_a_denoiser_run_is_named(tmp_path, capsys, no_grid):
+    from ddim_edu.__main__ import main
+    from ddim_edu.classifier import train_classifier
+
+    argv = ["sweep", "--device", "cpu", "--no-progress", "--out", str(tmp_path / "grid.json")]
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert main([*argv, "--run-dir", str(empty)]) == 2
+    assert capsys.readouterr().err == (
+        f"error: --run-dir {str(empty)!r} holds no checkpoint.safetensors\n"
+    )
+    train_classifier(tmp_path / "clf", steps=1, progress=False, command="test")
+    capsys.readouterr()
+    assert main([*argv, "--run-dir", str(tmp_path / "clf")]) == 2
+    assert capsys.readouterr().err == (
+        f"error: --run-dir {str(tmp_path / 'clf')!r}: checkpoint "
+        f"{str(tmp_path / 'clf' / 'checkpoint.safetensors')!r} records no training config "
+        "('train'); it is not a denoiser run of python -m ddim_edu train\n"
+    )
+    assert not (tmp_path / "grid.json").exists()

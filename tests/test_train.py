@@ -85,7 +85,10 @@ def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, monk
 
 def test_resuming_with_another_model_config_is_refused(tmp_path):
     train(tiny(tmp_path, steps=20), progress=False)
-    with pytest.raises(ValueError, match="model config does not match checkpoint"):
+    with pytest.raises(
+        ValueError,
+        match=r"--width does not match checkpoint .*: checkpoint has 16, this run asks for 24",
+    ):
         train(tiny(tmp_path, steps=40, width=24), progress=False)
 
 
@@ -174,3 +177,220 @@ def test_learning_rate_warms_up_and_decays_to_zero():
     assert learning_rate(cfg, 800) == pytest.approx(0.5e-3)
     assert learning_rate(cfg, 999) == pytest.approx(1e-3 / 400)
     assert learning_rate(TrainConfig(lr=1e-3, warmup=1, steps=1000), 999) == pytest.approx(1e-3)
+
+
+# --- the run folder: checked and locked before any step ---------------------------------------------
+
+
+def counting_loss(monkeypatch):
+    """Count the training losses computed (the steps taken)."""
+    calls = {"n": 0}
+    real = train_mod.diffusion_loss
+
+    def counted(*args, **kwargs):
+        calls["n"] += 1
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(train_mod, "diffusion_loss", counted)
+    return calls
+
+
+def test_an_out_that_is_a_file_is_refused_before_any_step(tmp_path, monkeypatch):
+    calls = counting_loss(monkeypatch)
+    (tmp_path / "run").write_text("not a folder")
+    with pytest.raises(ValueError, match=r"--out '.*run' is a file, not a folder"):
+        train(tiny(tmp_path), progress=False)
+    (tmp_path / "file").write_text("")
+    with pytest.raises(ValueError, match=r"--out '.*file/run' cannot be created: Not a directory"):
+        train(tiny(tmp_path, out=str(tmp_path / "file" / "run")), progress=False)
+    assert calls["n"] == 0
+    assert (tmp_path / "run").read_text() == "not a folder"
+
+
+def test_an_out_that_cannot_be_written_is_refused_before_any_step(tmp_path, monkeypatch):
+    import os
+
+    calls = counting_loss(monkeypatch)
+    out = tmp_path / "run"
+    out.mkdir()
+    out.chmod(0o555)
+    if os.access(out, os.W_OK):  # root writes anyway: make the folder refuse as a read-only one
+        real_open = os.open
+
+        def read_only(path, flags, *args, **kwargs):
+            if os.path.dirname(os.fspath(path)) == str(out) and flags & os.O_CREAT:
+                raise PermissionError(13, "Permission denied", os.fspath(path))
+            return real_open(path, flags, *args, **kwargs)
+
+        monkeypatch.setattr(os, "open", read_only)
+    try:
+        with pytest.raises(ValueError, match=r"--out '.*run' cannot be written: Permission denied"):
+            train(tiny(tmp_path), progress=False)
+    finally:
+        out.chmod(0o755)
+    assert calls["n"] == 0 and list(out.iterdir()) == []
+
+
+def test_a_second_trainer_on_the_same_folder_is_refused_at_once(tmp_path, monkeypatch):
+    """A live process holds the folder: refused naming the folder and its pid; once that process
+    is killed, its lock is reported as stale (with its pid) and taken over."""
+    import os
+    import subprocess
+    import sys
+
+    out = tmp_path / "run"
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys, time\n"
+            "from ddim_edu.checkpoints import lock_run\n"
+            "lock = lock_run(sys.argv[1])\n"
+            "print('locked', flush=True)\n"
+            "time.sleep(120)\n",
+            str(out),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+        env=dict(os.environ, OMP_NUM_THREADS="1"),
+    )
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        calls = counting_loss(monkeypatch)
+        with pytest.raises(
+            ValueError,
+            match=rf"run folder '{out}' is in use by another trainer \(pid {holder.pid} on ",
+        ):
+            train(tiny(tmp_path, steps=2), progress=False)
+        assert calls["n"] == 0
+        assert json.loads((out / "train.lock").read_text())["pid"] == holder.pid  # still held
+    finally:
+        holder.kill()  # as SIGKILL or a power cut does: the lock file stays behind
+        holder.wait()
+    assert json.loads((out / "train.lock").read_text())["pid"] == holder.pid
+
+
+def test_a_stale_lock_is_reported_with_its_pid_and_taken_over(tmp_path, capsys):
+    import socket
+    import subprocess
+    import sys
+
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()  # its pid now names no process
+    out = tmp_path / "run"
+    out.mkdir()
+    lock = {"pid": dead.pid, "host": socket.gethostname(), "started": "2024-01-01 00:00:00"}
+    (out / "train.lock").write_text(json.dumps(lock))
+    meta = train(tiny(tmp_path, steps=2, checkpoint_every=2, log_every=2), progress=False)
+    assert meta["step"] == 2
+    err = capsys.readouterr().err
+    assert f"train.lock is a stale lock: pid {dead.pid} on {socket.gethostname()}" in err
+    assert "no longer runs" in err and "taking it over" in err
+    assert not (out / "train.lock").exists()  # released at the end
+
+
+def test_a_lock_taken_on_another_host_is_refused_with_instructions(tmp_path):
+    out = tmp_path / "run"
+    out.mkdir()
+    lock = {"pid": 4242, "host": "elsewhere", "started": "2024-01-01 00:00:00"}
+    (out / "train.lock").write_text(json.dumps(lock))
+    with pytest.raises(
+        ValueError,
+        match=r"locked by pid 4242 on host 'elsewhere' .*cannot be checked from here; if no "
+        r"trainer runs there any more, delete '.*train.lock'",
+    ):
+        train(tiny(tmp_path, steps=2), progress=False)
+    assert json.loads((out / "train.lock").read_text()) == lock
+
+
+def test_the_lock_is_released_after_a_run_and_after_an_error(tmp_path, monkeypatch):
+    train(tiny(tmp_path, steps=2, checkpoint_every=2, log_every=2), progress=False)
+    assert sorted(p.name for p in (tmp_path / "run").iterdir()) == [
+        "checkpoint.json",
+        "checkpoint.safetensors",
+    ]
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("out of memory")
+
+    monkeypatch.setattr(train_mod, "diffusion_loss", broken)
+    with pytest.raises(RuntimeError, match="out of memory"):
+        train(tiny(tmp_path, out=str(tmp_path / "new" / "run"), steps=2), progress=False)
+    assert not (tmp_path / "new").exists()  # the folders it made, empty, are gone with the lock
+    with pytest.raises(RuntimeError, match="out of memory"):
+        train(tiny(tmp_path, steps=4, checkpoint_every=2, log_every=2), progress=False)
+    assert not (tmp_path / "run" / "train.lock").exists()
+
+
+# --- exact resume with dropout ----------------------------------------------------------------------
+
+
+def test_an_interrupted_run_with_dropout_resumes_bit_for_bit(tmp_path):
+    opts = dict(steps=4, dropout=0.1, checkpoint_every=2, log_every=2)
+    train(tiny(tmp_path / "a", **opts), progress=False)
+    train(tiny(tmp_path / "b", **{**opts, "steps": 2}), progress=False)
+    resumed = train(tiny(tmp_path / "b", **opts), progress=False)
+    assert resumed["step"] == 4
+    a = load_file(str(tmp_path / "a" / "run" / "checkpoint.safetensors"))
+    b = load_file(str(tmp_path / "b" / "run" / "checkpoint.safetensors"))
+    assert a.keys() == b.keys() and "rng.0.cpu" in a
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+
+
+# --- non-finite values: checked after the update, before the checkpoint ------------------------------
+
+
+def test_diverged_weights_are_never_saved_and_the_message_says_none_was(tmp_path):
+    """With --lr 3e37 the first loss is finite but the update makes weights of about 3e37: the
+    loss after the update is checked before the first checkpoint, which is never written."""
+    cfg = tiny(tmp_path, data="moons", lr=3e37, warmup=1, steps=4, checkpoint_every=1, log_every=1)
+    with pytest.raises(NonFiniteLossError) as stop:
+        train(cfg, progress=False)
+    message = str(stop.value)
+    assert message.startswith("after the update of step 0 the loss became ")
+    assert "the weights diverged; checked before saving them" in message
+    assert f"No checkpoint was written to {tmp_path / 'run'}: the run stopped" in message
+    assert "last good checkpoint" not in message
+    assert not (tmp_path / "run" / "checkpoint.safetensors").exists()
+
+
+def test_non_finite_weights_after_an_update_keep_the_last_good_checkpoint(tmp_path, monkeypatch):
+    train(tiny(tmp_path, data="moons", steps=2, checkpoint_every=2, log_every=2), progress=False)
+    path = tmp_path / "run" / "checkpoint.safetensors"
+    before = path.read_bytes()
+    real_step = train_mod._train_step
+
+    def poisoned(cfg, step, data, rows, net, model, *args):
+        loss = real_step(cfg, step, data, rows, net, model, *args)  # a finite loss
+        if step == 3:
+            with torch.no_grad():
+                next(model.parameters()).fill_(float("inf"))
+        return loss
+
+    monkeypatch.setattr(train_mod, "_train_step", poisoned)
+    with pytest.raises(
+        NonFiniteLossError,
+        match=r"^the weights became non-finite in the update of step 3; stopped without saving\. "
+        r"The last good checkpoint \(.*checkpoint.safetensors, step 2\) is unchanged",
+    ):
+        train(tiny(tmp_path, data="moons", steps=4, checkpoint_every=2, log_every=2), False)
+    assert path.read_bytes() == before
+
+
+def test_an_update_that_overflows_float32_ends_in_the_package_error(tmp_path, capsys):
+    from ddim_edu.__main__ import main
+
+    cfg = tiny(tmp_path, data="moons", lr=1e38, warmup=1, steps=2)
+    with pytest.raises(
+        NonFiniteLossError,
+        match=r"^the update of step 0 overflowed float32 at learning rate 1e\+38 .*; stopped "
+        r"without saving\. No checkpoint was written to .*Try a smaller --lr\.$",
+    ):
+        train(cfg, progress=False)
+    argv = ["train", "--data", "moons", "--width", "16", "--res-blocks", "1", "--steps", "2"]
+    argv += ["--batch-size", "16", "--warmup", "1", "--lr", "1e38", "--device", "cpu"]
+    assert main([*argv, "--out", str(tmp_path / "cli"), "--no-progress"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: the update of step 0 overflowed float32") and err.count("\n") == 1
+    assert "Traceback" not in err

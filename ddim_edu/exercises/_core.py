@@ -3,16 +3,34 @@
 A notebook's module declares each exercise with ``@exercise(id, title, skeleton)`` right above
 its checker. A checker takes the student's answer and a seed and returns ``(ok, message)``; it
 raises ``_Reject`` when the answer cannot even be checked (not a function, raised, returned
-nothing), and ``check`` turns that into feedback.
+nothing, ran past the time limit), and ``check`` turns that into feedback.
+
+Every call of a student's function goes through ``_call``, which guards the checker against it:
+the function gets copies of its inputs (so it cannot change the checker's reference, nor pass by
+changing its input in place), the global torch state it may change (default dtype, random
+state, thread count, grad mode) is put back afterwards, and a call that runs past ``TIME_LIMIT``
+seconds is stopped. The limit uses SIGALRM, so it holds in the main thread on Linux and macOS
+(where notebook kernels run cells); on Windows or off the main thread a call runs without one.
+A pure-Python loop is stopped at once; a single long torch operation only once it returns.
 """
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
+import copy
+import functools
+import signal
 import textwrap
-from collections.abc import Callable
+import threading
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import torch
+
+TIME_LIMIT = 60.0  # seconds one call of a student's function may run (0: no limit); the answers
+# run in milliseconds, so one this slow never returns (per exercise: exercise(..., time_limit=))
 
 Checker = Callable[[object, int], tuple[bool, str]]
 
@@ -47,17 +65,26 @@ class Exercise:
     title: str
     skeleton: str  # the code a student starts from
     checker: Checker
+    time_limit: float | None = None  # seconds per call of the student's function; None: TIME_LIMIT
 
 
 REGISTRY: dict[str, Exercise] = {}
 
+# the time limit of the exercise being checked, set while its checker runs
+_exercise_limit: contextvars.ContextVar[float | None] = contextvars.ContextVar(
+    "exercise_time_limit", default=None
+)
 
-def exercise(exercise_id: str, title: str, skeleton: str) -> Callable[[Checker], Checker]:
+
+def exercise(
+    exercise_id: str, title: str, skeleton: str, time_limit: float | None = None
+) -> Callable[[Checker], Checker]:
     """Register the decorated function as the checker of exercise ``exercise_id``.
 
     ``skeleton`` is the code handed to students (signature, docstring, ``...`` where they write),
     written as it reads, indented with the call; the common indentation and the blank first and
-    last lines are removed.
+    last lines are removed. ``time_limit`` (seconds) replaces ``TIME_LIMIT`` for each call of the
+    student's function in this exercise, for one whose answers take long.
     """
     text = textwrap.dedent(skeleton).strip("\n")
 
@@ -65,7 +92,16 @@ def exercise(exercise_id: str, title: str, skeleton: str) -> Callable[[Checker],
         known = REGISTRY.get(exercise_id)
         if known is not None and known.checker.__qualname__ != checker.__qualname__:
             raise ValueError(f"exercise {exercise_id} is declared twice")
-        REGISTRY[exercise_id] = Exercise(exercise_id, title, text, checker)
+
+        @functools.wraps(checker)
+        def with_limit(answer: object, seed: int) -> tuple[bool, str]:
+            token = _exercise_limit.set(time_limit)
+            try:
+                return checker(answer, seed)
+            finally:
+                _exercise_limit.reset(token)
+
+        REGISTRY[exercise_id] = Exercise(exercise_id, title, text, with_limit, time_limit)
         return checker
 
     return register
@@ -102,12 +138,84 @@ class _Reject(Exception):
     """Raised inside a checker when an answer cannot be checked; ``check`` turns it into feedback."""
 
 
+class _TimeUp(BaseException):
+    """Raised in a student's function when it runs past the time limit; a BaseException, so that
+    an ``except Exception`` inside the student's loop does not swallow it."""
+
+
+def _copy(value: object) -> object:
+    """A copy a student's function may change freely: tensors cloned, anything else deep-copied
+    (arrays, lists, dicts); what cannot be copied (a generator, say) is passed as it is."""
+    if isinstance(value, torch.Tensor):
+        return value.detach().clone().requires_grad_(value.requires_grad)
+    try:
+        return copy.deepcopy(value)  # numbers, strings and functions come back as they are
+    except Exception:
+        return value
+
+
+@contextlib.contextmanager
+def _torch_state_kept() -> Iterator[None]:
+    """Put back the global torch state a student's function may have changed."""
+    dtype, rng = torch.get_default_dtype(), torch.get_rng_state()
+    threads, grad = torch.get_num_threads(), torch.is_grad_enabled()
+    try:
+        yield
+    finally:
+        torch.set_default_dtype(dtype)
+        torch.set_rng_state(rng)
+        if torch.get_num_threads() != threads:
+            torch.set_num_threads(threads)
+        torch.set_grad_enabled(grad)
+
+
+@contextlib.contextmanager
+def _time_limit(seconds: float) -> Iterator[None]:
+    """Raise _TimeUp in the code run inside once ``seconds`` have passed.
+
+    SIGALRM reaches the main thread only, and Windows has none: elsewhere there is no limit. A
+    timer already running (someone else's) is paused and resumed with the time it had left.
+    """
+    main_thread = threading.current_thread() is threading.main_thread()
+    if seconds <= 0 or not (hasattr(signal, "setitimer") and main_thread):
+        yield
+        return
+    running = True
+
+    def stop(signum, frame):
+        if running:
+            raise _TimeUp
+
+    previous = signal.signal(signal.SIGALRM, stop)
+    outer, outer_interval = signal.setitimer(signal.ITIMER_REAL, seconds)
+    start = time.monotonic()
+    try:
+        yield
+    finally:
+        running = False
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+        if outer > 0:
+            left = max(outer - (time.monotonic() - start), 1e-3)
+            signal.setitimer(signal.ITIMER_REAL, left, outer_interval)
+
+
 def _call(fn: object, *args) -> object:
-    """fn(*args), or _Reject with the reason it could not be called or returned nothing."""
+    """fn(*args) on copies of args, with global torch state put back after and the time limit
+    enforced; or _Reject with the reason it could not be called, ran too long or returned nothing."""
     if not callable(fn):
         raise _Reject(f"Expected a function, got {type(fn).__name__}.")
+    limit = _exercise_limit.get()
+    limit = TIME_LIMIT if limit is None else limit
+    copies = [_copy(arg) for arg in args]
     try:
-        out = fn(*args)
+        with _torch_state_kept(), _time_limit(limit):
+            out = fn(*copies)
+    except _TimeUp:
+        raise _Reject(
+            f"Your function ran past {limit:g} second{'' if limit == 1 else 's'} and was stopped. "
+            "Hint: look for a loop that never ends, such as a `while` whose condition never changes."
+        ) from None
     except Exception as err:  # a student's function may raise anything
         raise _Reject(f"Your function raised {type(err).__name__}: {err}") from None
     if out is None or out is Ellipsis:

@@ -26,7 +26,7 @@ def _random_schedule_betas(gen: torch.Generator) -> torch.Tensor:
 )
 def _check_alpha_bar(fn, seed: int) -> tuple[bool, str]:
     betas = _random_schedule_betas(_rng(seed))
-    got = _tensor(fn, betas.clone())
+    got = _tensor(fn, betas)
     schedule = Schedule(betas)
     expected = schedule.alpha_bar
     mistakes = {
@@ -60,7 +60,7 @@ def _check_q_sample(fn, seed: int) -> tuple[bool, str]:
     middle = torch.nonzero((schedule.alpha_bar > 0.1) & (schedule.alpha_bar < 0.9))[:, 0]
     t = int(middle[torch.randint(len(middle), (1,), generator=gen)])  # a level between 0.1 and 0.9
     a = schedule.alpha_bar_at(t)
-    got = _tensor(fn, x0.clone(), a, eps.clone())
+    got = _tensor(fn, x0, a, eps)
     expected = q_sample(x0, t, schedule, noise=eps)
     mistakes = {
         "The square roots are missing: the coefficients are √ᾱ and √(1 − ᾱ), not ᾱ and 1 − ᾱ.": a

@@ -72,7 +72,7 @@ def _check_posterior_mean(fn, seed: int) -> tuple[bool, str]:
     sigma = ddim_sigma(at, ap, 0.6)
     x0 = torch.randn(32, 2, generator=gen, dtype=torch.float64)
     xt = torch.randn(32, 2, generator=gen, dtype=torch.float64)
-    got = _tensor(fn, x0.clone(), xt.clone(), at, ap, sigma)
+    got = _tensor(fn, x0, xt, at, ap, sigma)
     expected, _ = q_sigma_posterior(xt, x0, at, ap, sigma)
     eps, _ = eps_and_x0(x0, xt, at, prediction="x0")  # the noise in x_t, given x_0
     direction = direction_coefficient(ap, sigma)
@@ -115,7 +115,7 @@ def _check_ddim_step(fn, seed: int) -> tuple[bool, str]:
     eps = torch.randn(32, 2, generator=gen, dtype=torch.float64)
     z = torch.randn(32, 2, generator=gen, dtype=torch.float64)
     eta = 0.7
-    got = _tensor(fn, xt.clone(), eps.clone(), at, ap, eta, z.clone())
+    got = _tensor(fn, xt, eps, at, ap, eta, z)
     sigma = ddim_sigma(at, ap, eta)
     _, x0 = eps_and_x0(eps, xt, at)
     x0_no_roots = (xt - (1 - at) * eps) / at

@@ -43,11 +43,13 @@ def _simple_loss_once(fn, gen: torch.Generator) -> tuple[bool, str]:
     x0 = torch.randn(128, 2, generator=gen, dtype=torch.float64)
     eps = torch.randn(128, 2, generator=gen, dtype=torch.float64)
     t = torch.randint(0, 1000, (128,), generator=gen)
-    got = _tensor(fn, net, x0.clone(), t.clone(), eps.clone(), ab, scalar=True)
-    # one level per row, which forward.q_sample (one t for the batch) does not take
+    # the reference, from this checker's own ᾱ, x_0, t and ε before the student's call, which gets
+    # copies of them (_call): an answer that changes alpha_bar in place cannot move the target.
+    # One level per row, which forward.q_sample (one t for the batch) does not take.
     a = ab[t][:, None]
     xt = a.sqrt() * x0 + (1 - a).sqrt() * eps
     expected = ((net(xt, t) - eps) ** 2).mean()
+    got = _tensor(fn, net, x0, t, eps, ab, scalar=True)
     mistakes = {
         "The target is the noise ε, not x_0 (that is the x0-prediction loss).": (
             (net(xt, t) - x0) ** 2
@@ -83,7 +85,7 @@ def _check_v_target(fn, seed: int) -> tuple[bool, str]:
     x0 = torch.randn(64, 2, generator=gen, dtype=torch.float64)
     eps = torch.randn(64, 2, generator=gen, dtype=torch.float64)
     a = float(torch.rand(1, generator=gen, dtype=torch.float64)) * 0.8 + 0.1
-    got = _tensor(fn, x0.clone(), eps.clone(), a)
+    got = _tensor(fn, x0, eps, a)
     expected = v_target(x0, eps, a)
     sa, s1a = math.sqrt(a), math.sqrt(1 - a)
     mistakes = {

@@ -3,13 +3,12 @@ noise that class counts put into a feature mean."""
 
 from __future__ import annotations
 
-import json
 import math
 
 import torch
 
+from .. import records
 from ..metrics import _sqrtm_psd
-from ..nb import repository_file
 from ._core import _as_tensor, _compare, _rng, _tensor, exercise
 
 
@@ -21,7 +20,7 @@ from ._core import _as_tensor, _compare, _rng, _tensor, exercise
     """,
 )
 def _check_speedup(value, seed: int) -> tuple[bool, str]:
-    stored = json.loads(repository_file("benchmarks/results/digits_quality.json").read_text())
+    stored = records.load("digits_quality")
     g = stored["grid"]
     row = {str(e): dict(zip(g["steps"], v)) for e, v in zip(g["etas"], g["values"])}
     target = row["1.0"][1000]
