@@ -22,6 +22,9 @@
    --mnist-s seconds, exported to OUT/weights (not into the package: the shipped "mnist" is
    replaced by hand, after reading the results), then benchmarks/mnist_quality.py on that run
    (unconditional quality over three x_T seeds, guided accuracy, the S = 10 order, throughput).
+7. (``--phases mnist_grid``) benchmarks/mnist_grid.py on the shipped MNIST UNet with the S = 1000
+   column: the parts land in OUT/mnist_grid/ (copy them into ddim_edu/records/mnist_grid/, then
+   ``python benchmarks/mnist_grid.py --steps 10,20,50,100,1000 --summary-only``).
 
 Every phase appends to OUT/gpu_session.json as it finishes, so a run cut short keeps what it did.
 """
@@ -376,6 +379,8 @@ def main(argv: list[str] | None = None) -> None:
         shapes_phase(ses, args, out, work, dev)
     if "mnist" in phases:
         mnist_phase(ses, args, out, work, dev)
+    if "mnist_grid" in phases:
+        mnist_grid_phase(ses, args, out, dev)
     print(json.dumps(ses.record, indent=1)[:6000])
 
 
@@ -426,6 +431,24 @@ def mnist_phase(ses: Session, args, out: Path, work: Path, dev: str) -> None:
     result = mnist_quality.main(quality_args)
     ses.save("mnist_quality", {"wall_s": round(time.perf_counter() - t0, 1),
                                "targets": result["targets"], "args": quality_args})  # fmt: skip
+
+
+def mnist_grid_phase(ses: Session, args, out: Path, dev: str) -> None:
+    """The shipped MNIST UNet's S x eta grid (benchmarks/mnist_grid.py) with the S = 1000 column the
+    CPU cannot afford: parts S = 1000 first (three x_T seeds), then S = 100, 50, 20, 10, each
+    written to OUT/mnist_grid/ as it finishes; no part starts after --deadline-s."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import mnist_grid
+
+    steps = "20,10" if args.tiny else "1000,100,50,20,10"
+    grid_args = ["--steps", steps, "--seeds", "0" if args.tiny else "0,1,2"]
+    grid_args += ["--n", "20" if args.tiny else "1000", "--device", dev]
+    grid_args += ["--parts", str(out / "mnist_grid"), "--out", str(out / "mnist_grid.json")]
+    grid_args += ["--figure", str(out / "mnist_grid.png"), "--deadline-s", str(args.deadline_s)]
+    t0 = time.perf_counter()
+    summary = mnist_grid.main(grid_args)
+    ses.save("mnist_grid", {"wall_s": round(time.perf_counter() - t0, 1), "args": grid_args,
+                            "steps_complete": summary["steps"], "mean": summary["mean"]})  # fmt: skip
 
 
 def torchrun(args: list[str], nproc: int, log: Path, timeout: float) -> tuple[int, float]:
