@@ -175,6 +175,20 @@ class StepCoefficients(NamedTuple):
         """sqrt(1 - alpha_bar_prev - sigma_direction^2), the weight of eps in eq. 12."""
         return direction_coefficient(self.alpha_bar_prev, self.sigma_direction)
 
+    @property
+    def noise_level(self) -> float:
+        """sqrt(1 - alpha_bar_prev): the noise x_prev should carry, by the marginal q(x_prev | x_0)."""
+        return math.sqrt(max(1.0 - self.alpha_bar_prev, 0.0))
+
+    @property
+    def noise_std(self) -> float:
+        """The noise x_prev carries when eps is exact: sqrt(direction^2 + sigma_noise^2).
+
+        The eta family keeps it equal to ``noise_level`` on every step (that is eq. 12's design);
+        "sigma_hat" adds more fresh noise than the direction term gives up, and where
+        sigma_noise > noise_level the fresh noise alone exceeds what the step should carry."""
+        return math.sqrt(self.direction**2 + self.sigma_noise**2)
+
 
 def ddim_coefficients(
     schedule: Schedule, taus: list[int], eta: float = 0.0, variance: str = "eta"

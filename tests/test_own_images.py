@@ -112,7 +112,7 @@ def test_sweep_command_names_bad_input(tmp_path, capsys):
         main(["sweep", "--run-dir", str(tmp_path / "nothing"), "--out", str(tmp_path / "x.json")])
         == 2
     )
-    assert "no checkpoint at" in capsys.readouterr().err
+    assert "holds no checkpoint.safetensors" in capsys.readouterr().err
     args = ["sweep", "--model", "mlp_gmm", "--samples", "1", "--out", str(tmp_path / "x.json")]
     assert main(args) == 2
     assert (

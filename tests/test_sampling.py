@@ -9,6 +9,7 @@ from ddim_edu import pretrained
 from ddim_edu.forward import ddim_sigma, ddpm_posterior, non_markovian_forward, sigma_hat
 from ddim_edu.metrics import mixture_moments
 from ddim_edu.sampling import (
+    ddim_coefficients,
     ddim_invert,
     ddim_sample,
     ddpm_sample,
@@ -491,3 +492,17 @@ def test_inversion_default_is_end_and_start_differs_only_after_the_first_step(
     )
     with pytest.raises(ValueError, match=r"evaluate must be one of 'end', 'start', got 'middle'"):
         ddim_invert(eps_star, x0, schedule, taus, evaluate="middle", progress=False)
+
+
+def test_sigma_hat_leaves_more_noise_than_the_marginal_on_the_last_steps(schedule):
+    # S = 10, uniform: the last three stochastic steps of sigma_hat add fresh noise above the
+    # level the step lands on; the last one leaves 0.32 standard deviations where 0.01 belong
+    steps = ddim_coefficients(schedule, timesteps(10, schedule.T), variance="sigma_hat")
+    last = [(s.t, round(s.sigma_noise, 3), round(s.noise_level, 3)) for s in steps[-4:-1]]
+    assert last == [(300, 0.632, 0.586), (200, 0.516, 0.324), (100, 0.324, 0.01)]
+    assert all(s.sigma_noise <= s.noise_level for s in steps[:-4])
+    assert abs(steps[-2].noise_std - 0.324) < 1e-3
+    # the eta family carries exactly the marginal's noise on every step, for every eta
+    for eta in (0.0, 0.5, 1.0):
+        for s in ddim_coefficients(schedule, timesteps(10, schedule.T), eta):
+            assert abs(s.noise_std - s.noise_level) < 1e-12
