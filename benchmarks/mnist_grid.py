@@ -186,16 +186,17 @@ def draw(summary: dict, path: Path) -> Path:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import matplotlib.ticker
 
     from ddim_edu.checkpoints import write_atomic
 
     steps, etas, k = summary["steps"], summary["etas"], len(summary["meta"]["seeds"])
     fig, (ax0, ax1) = plt.subplots(1, 2, figsize=(11, 4.2))
-    for e in etas:
+    for i, e in enumerate(etas):
         per = summary["per_seed"][eta_key(e)]
         mean = [sum(per[str(S)]) / k for S in steps]
         label = "σ̂ (sigma_hat)" if e == "sigma_hat" else f"η = {e:g}"
-        ax0.plot(steps, mean, marker="o", label=label)
+        ax0.plot(steps, mean, marker="o", label=label, color=f"C{i}")
     ax0.set_xscale("log")
     ax0.set_yscale("log")
     ax0.set_xticks(steps, [str(s) for s in steps])
@@ -207,7 +208,7 @@ def draw(summary: dict, path: Path) -> Path:
     ax0.set_title(f"mean over {k} x_T seeds, {n:,} samples a cell")
     ax0.legend(fontsize=8)
     # paired differences to eta = 0 at each S, with their standard errors
-    for e in etas[1:]:
+    for i, e in enumerate(etas[1:], start=1):
         rows = [c for c in summary["paired"] if c["a"].startswith(f"eta={eta_key(e)}, S=")]
         rows = [c for c in rows if c["b"].startswith("eta=0.0")]
         label = "σ̂" if e == "sigma_hat" else f"η = {e:g}"
@@ -218,12 +219,16 @@ def draw(summary: dict, path: Path) -> Path:
             marker="o",
             capsize=3,
             label=label,
+            color=f"C{i}",
         )
     ax1.axhline(0, color="black", lw=0.8)
+    ax1.set_yscale("symlog", linthresh=0.1)  # sigma_hat's gap is 100x the others'
     ax1.set_xscale("log")
     ax1.set_xticks(steps, [str(s) for s in steps])
     ax1.set_xlabel("S (sampling steps, log scale)")
-    ax1.set_ylabel("MNIST-FID minus that of η = 0, same x_T")
+    ax1.set_ylabel("MNIST-FID minus that of η = 0, same x_T (symlog)")
+    for ax in (ax0, ax1):
+        ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
     ax1.set_title(f"paired differences, ±2 standard errors ({k} seeds)")
     ax1.legend(fontsize=8)
     fig.tight_layout()
