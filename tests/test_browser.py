@@ -76,7 +76,7 @@ def lab(tmp_path_factory):
         env=env, stdout=log, stderr=subprocess.STDOUT, cwd=root,
     )  # fmt: skip
     base = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 90
+    deadline = time.time() + 300
     while True:
         try:
             urllib.request.urlopen(f"{base}/api/status?token={token}", timeout=2)
@@ -102,7 +102,12 @@ def _kernels(lab) -> list[dict]:
         return json.loads(r.read())
 
 
-def _wait_idle(lab, page, timeout: float = 240.0, settle: float = 2.0) -> None:
+# Limits on waiting, not claims about speed: alone the whole test takes about 40 s on 2 cores, but
+# beside a CPU-heavy process the kernel ran more than 6x slower, so every wait allows 10 minutes.
+WAIT_S = 600.0
+
+
+def _wait_idle(lab, page, timeout: float = WAIT_S, settle: float = 2.0) -> None:
     """Wait until every kernel reports idle for ``settle`` seconds in a row."""
     deadline = time.time() + timeout
     idle_since = None
@@ -133,12 +138,14 @@ def test_explorer_in_a_real_browser(lab, tmp_path):
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
         try:
             page.goto(f"{lab['base']}/lab/tree/{NOTEBOOK}?token={lab['token']}")
-            page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=120_000)
-            _wait_idle(lab, page, timeout=120)
+            page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=WAIT_S * 1000)
+            _wait_idle(lab, page)
             # Run > Run All Cells
             page.locator(".lm-MenuBar-item", has_text="Run").first.click()
             page.locator(".lm-Menu-item", has_text="Run All Cells").first.click()
-            page.wait_for_selector(".ddim-explorer .jp-OutputArea-output img", timeout=180_000)
+            page.wait_for_selector(
+                ".ddim-explorer .jp-OutputArea-output img", timeout=WAIT_S * 1000
+            )
             _wait_idle(lab, page)
             page.locator(".ddim-explorer").first.scroll_into_view_if_needed()
             page.screenshot(path=str(artifacts / "explorer_before.png"))
@@ -155,7 +162,7 @@ def test_explorer_in_a_real_browser(lab, tmp_path):
             page.mouse.down()
             page.mouse.move(x + 60, y, steps=8)
             page.mouse.up()
-            deadline = time.time() + 60
+            deadline = time.time() + WAIT_S
             while _figure_src(page) == before and time.time() < deadline:
                 page.wait_for_timeout(250)
             _wait_idle(lab, page)
