@@ -618,6 +618,20 @@ def _batch(cfg, step: int, data, rows: slice, model):
     return gen, x0, y
 
 
+def _step_loss(cfg, net, x0, y, gen, schedule, ctx) -> torch.Tensor:
+    """The loss of one batch, as the training step and the after-update check compute it."""
+    return diffusion_loss(
+        net,
+        x0,
+        schedule,
+        cfg.prediction,
+        gen,
+        shard=(ctx.rank, ctx.world),
+        labels=y,
+        label_dropout=cfg.label_dropout,
+    )
+
+
 def _train_step(cfg, step: int, data, rows: slice, net, model, ema, optimizer, schedule, ctx):
     """One optimizer step (and the EMA update on rank 0); returns the loss, detached, on the device.
 
@@ -628,16 +642,7 @@ def _train_step(cfg, step: int, data, rows: slice, net, model, ema, optimizer, s
     lr = learning_rate(cfg, step)
     for group in optimizer.param_groups:
         group["lr"] = lr
-    loss = diffusion_loss(
-        net,
-        x0,
-        schedule,
-        cfg.prediction,
-        gen,
-        shard=(ctx.rank, ctx.world),
-        labels=y,
-        label_dropout=cfg.label_dropout,
-    )
+    loss = _step_loss(cfg, net, x0, y, gen, schedule, ctx)
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
@@ -775,16 +780,7 @@ def _loss_after_update(cfg, done: int, data, rows: slice, model, schedule, ctx):
     model.eval()
     try:
         with torch.no_grad():
-            loss = diffusion_loss(
-                model,
-                x0,
-                schedule,
-                cfg.prediction,
-                gen,
-                shard=(ctx.rank, ctx.world),
-                labels=y,
-                label_dropout=cfg.label_dropout,
-            )
+            loss = _step_loss(cfg, model, x0, y, gen, schedule, ctx)
     finally:
         model.train()
     finite = torch.stack([torch.isfinite(p).all() for p in model.parameters()]).all()
