@@ -449,6 +449,27 @@ def mnist_grid_phase(ses: Session, args, out: Path, dev: str) -> None:
     summary = mnist_grid.main(grid_args)
     ses.save("mnist_grid", {"wall_s": round(time.perf_counter() - t0, 1), "args": grid_args,
                             "steps_complete": summary["steps"], "mean": summary["mean"]})  # fmt: skip
+    # the guided rows (eta 0 and 1, w = 2) in the time that is left
+    left = args.deadline_s - (time.perf_counter() - t0)
+    guided = ["--guidance", "2", "--steps", "20" if args.tiny else "10,20,50,100"]
+    guided += ["--seeds", "0" if args.tiny else "0,1,2", "--n", "20" if args.tiny else "1000"]
+    guided += [
+        "--device",
+        dev,
+        "--parts",
+        str(out / "mnist_grid"),
+        "--deadline-s",
+        str(max(left, 0)),
+    ]
+    guided += ["--out", str(out / "mnist_grid_w2.json"), "--figure", str(out / "mnist_grid_w2.png")]
+    t0 = time.perf_counter()
+    try:
+        summary = mnist_grid.main(guided)
+    except SystemExit as stop:  # no S column complete before the deadline
+        ses.save("mnist_grid_guided", {"args": guided, "stopped": str(stop)})
+        return
+    ses.save("mnist_grid_guided", {"wall_s": round(time.perf_counter() - t0, 1), "args": guided,
+                                   "steps_complete": summary["steps"], "mean": summary["mean"]})  # fmt: skip
 
 
 def torchrun(args: list[str], nproc: int, log: Path, timeout: float) -> tuple[int, float]:

@@ -3,6 +3,7 @@
     .venv/bin/python benchmarks/mnist_grid.py                        # every missing part, then the summary
     .venv/bin/python benchmarks/mnist_grid.py --steps 10,20 --seeds 0  # some parts only
     .venv/bin/python benchmarks/mnist_grid.py --summary-only          # the summary from the parts there
+    .venv/bin/python benchmarks/mnist_grid.py --guidance 2 --steps 10,20  # guided rows: eta 0 and 1
 
 The grid is built from parts: one part is one S and one x_T seed, with every eta of the paper's
 grid and ``--n`` samples a cell, sampled by ``ddim_edu.sweep.run_sweep`` (x_T from
@@ -15,6 +16,10 @@ class entries, at 1.4-1.8x the MNIST-FID floor, where its "no class" entry stays
 entry's error. Each part is written to ``PARTS/S{S}_seed{seed}.json`` as soon as it is done and is
 skipped when it is there already, so a long CPU run can stop and continue later from the stored
 parts.
+
+With ``--guidance W`` the parts are the guided rows people ask about next: eta = 0 and eta = 1,
+classes 0-9 in turn (n / 10 of each) with guidance scale W, the same x_T and noise;
+``PARTS/S{S}_seed{seed}_w{W}.json``, summary ``mnist_grid_w{W}.json``.
 
 The summary (``--out``) holds, for every (eta, S) cell measured for all of ``--seeds``: the mean
 MNIST-FID over the seeds and the per-seed values; and paired comparisons. Two cells of one seed
@@ -50,8 +55,9 @@ def _ints(text: str) -> list[int]:
     return [int(v) for v in text.split(",")]
 
 
-def part_path(parts: Path, S: int, seed: int) -> Path:  # noqa: N803
-    return parts / f"S{S}_seed{seed}.json"
+def part_path(parts: Path, S: int, seed: int, w: float | None = None) -> Path:  # noqa: N803
+    """The part of (S, seed); with a guidance scale ``w``, the guided part."""
+    return parts / (f"S{S}_seed{seed}.json" if w is None else f"S{S}_seed{seed}_w{w:g}.json")
 
 
 def data_labels(n: int, seed: int) -> torch.Tensor:
@@ -65,16 +71,29 @@ def data_labels(n: int, seed: int) -> torch.Tensor:
     return torch.multinomial(freq / freq.sum(), n, replacement=True, generator=gen)
 
 
-def run_part(S: int, seed: int, etas, n: int, path: Path, device: str = "cpu") -> dict:  # noqa: N803
+def run_part(
+    S: int,  # noqa: N803
+    seed: int,
+    etas,
+    n: int,
+    path: Path,
+    device: str = "cpu",
+    w: float | None = None,
+) -> dict:
+    """One part. ``w`` None: labels from the data's frequencies, w = 1; else classes 0-9 in turn
+    (n / 10 of each) with guidance scale ``w``."""
     from ddim_edu import pretrained
     from ddim_edu.checkpoints import write_json
     from ddim_edu.guidance import ClassConditioned
     from ddim_edu.sweep import make_target, run_sweep
 
     model = pretrained.load("mnist", device=device)
-    eps_model = ClassConditioned(model, data_labels(n, seed), guidance_scale=1.0)
+    labels = data_labels(n, seed) if w is None else torch.arange(n) % 10
+    eps_model = ClassConditioned(model, labels, guidance_scale=1.0 if w is None else w)
     target = make_target("mnist", n=n, seed=seed, device=device)
     command = f"python benchmarks/mnist_grid.py --steps {S} --seeds {seed} --n {n}"
+    if w is not None:
+        command += f" --guidance {w:g}"
     record = run_sweep(
         eps_model,
         model.schedule,
@@ -90,7 +109,9 @@ def run_part(S: int, seed: int, etas, n: int, path: Path, device: str = "cpu") -
         model_name=f"shipped mnist: {model.info['command']}",
         device=device,
     )
-    record["meta"]["labels"] = LABELS
+    record["meta"]["labels"] = (
+        LABELS if w is None else f"classes 0-9 in turn, one per sample, guidance scale {w:g}"
+    )
     write_json(path, record)
     return record
 
@@ -105,14 +126,14 @@ def eta_key(eta) -> str:
     return eta if eta == "sigma_hat" else str(float(eta))
 
 
-def summarize(parts: Path, steps: list[int], seeds: list[int]) -> dict:
+def summarize(parts: Path, steps: list[int], seeds: list[int], w: float | None = None) -> dict:
     """Mean over seeds and paired differences, for every S whose parts exist for all seeds."""
     values: dict[str, dict[int, list[float]]] = {}
     confident: dict[str, dict[int, list[float]]] = {}
     metas, complete, etas = [], [], None
     floor = None
     for S in sorted(steps):  # noqa: N806
-        paths = [part_path(parts, S, seed) for seed in seeds]
+        paths = [part_path(parts, S, seed, w) for seed in seeds]
         if not all(p.exists() for p in paths):
             continue
         complete.append(S)
@@ -154,7 +175,7 @@ def summarize(parts: Path, steps: list[int], seeds: list[int]) -> dict:
 
     return {
         "meta": {
-            "parts": [_shown(part_path(parts, S, s)) for S in complete for s in seeds],
+            "parts": [_shown(part_path(parts, S, s, w)) for S in complete for s in seeds],
             "devices": sorted({m["device"] for m in metas}),
             "dates": sorted({m["date"] for m in metas}),
             "n_per_cell": metas[0]["n_per_cell"],
@@ -165,6 +186,7 @@ def summarize(parts: Path, steps: list[int], seeds: list[int]) -> dict:
             "noise": metas[0]["noise"],
             "model": metas[0]["model"],
             "labels": metas[0].get("labels"),
+            "guidance_scale": w,
         },
         "steps": complete,
         "etas": etas,
@@ -249,8 +271,16 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--seeds", type=_ints, default=[0, 1, 2])
     parser.add_argument("--n", type=int, default=1000, help="samples a cell (default: 1000)")
     parser.add_argument("--parts", default=str(RECORDS / "mnist_grid"), help="folder of the parts")
-    parser.add_argument("--out", default=str(RECORDS / "mnist_grid.json"), help="the summary")
-    parser.add_argument("--figure", default=str(ROOT / "figures" / "mnist_grid.png"))
+    parser.add_argument(
+        "--guidance",
+        type=float,
+        default=None,
+        help="the guided rows instead: eta 0 and 1, classes 0-9 in turn, this guidance scale",
+    )
+    parser.add_argument(
+        "--out", default=None, help="the summary (default: ddim_edu/records/mnist_grid[_wW].json)"
+    )
+    parser.add_argument("--figure", default=None, help="default: figures/mnist_grid[_wW].png")
     parser.add_argument("--summary-only", action="store_true")
     parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N (default: cpu)")
     parser.add_argument(
@@ -260,7 +290,12 @@ def main(argv: list[str] | None = None) -> dict:
         help="start no new part after this many seconds (the parts done are kept)",
     )
     args = parser.parse_args(argv)
-    parts, out, figure = Path(args.parts), Path(args.out), Path(args.figure)
+    w = args.guidance
+    suffix = "" if w is None else f"_w{w:g}"
+    parts = Path(args.parts)
+    out = Path(args.out or RECORDS / f"mnist_grid{suffix}.json")
+    figure = Path(args.figure or ROOT / "figures" / f"mnist_grid{suffix}.png")
+    etas = ETA_GRID if w is None else (0.0, 1.0)
     if out.resolve() == figure.resolve():
         parser.error("--out and --figure must be different files")
     for p in (parts, out.parent, figure.parent):
@@ -272,21 +307,21 @@ def main(argv: list[str] | None = None) -> dict:
     if not args.summary_only:
         for S in args.steps:  # noqa: N806
             for seed in args.seeds:
-                path = part_path(parts, S, seed)
+                path = part_path(parts, S, seed, w)
                 if path.exists():
                     continue
                 if args.deadline_s is not None and time.perf_counter() - start > args.deadline_s:
                     print(f"deadline: S = {S}, seed {seed} and later parts not started")
                     break
                 t0 = time.perf_counter()
-                record = run_part(S, seed, ETA_GRID, args.n, path, device)
+                record = run_part(S, seed, etas, args.n, path, device, w)
                 values = [round(row[0], 3) for row in record["grid"]["values"]]
                 print(
                     f"S = {S}, seed {seed}: {values} ({time.perf_counter() - t0:.0f} s)", flush=True
                 )
     from ddim_edu.checkpoints import write_json
 
-    summary = summarize(parts, args.steps, args.seeds)
+    summary = summarize(parts, args.steps, args.seeds, w)
     write_json(out, summary)
     draw(summary, figure)
     print(json.dumps({"steps": summary["steps"], "mean": summary["mean"]}, indent=1))
