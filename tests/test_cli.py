@@ -5,6 +5,7 @@ import json
 import re
 
 import pytest
+from helpers import forbid
 
 import ddim_edu.__main__ as cli
 from ddim_edu.sampling import PREDICTIONS
@@ -178,10 +179,7 @@ def no_training(monkeypatch):
     """Make the classifier's training an error: a check that passes with this fixture ran first."""
     from ddim_edu import classifier
 
-    def ran(*args, **kwargs):
-        raise AssertionError("training started")
-
-    monkeypatch.setattr(classifier, "_splits", ran)
+    forbid(monkeypatch, classifier, "_splits", "the classifier's training")
 
 
 def test_train_classifier_keeps_a_checkpoint_in_out_unless_overwrite(tmp_path, capsys, monkeypatch):

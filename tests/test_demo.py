@@ -3,6 +3,7 @@ import json
 import matplotlib.image as mpimg
 import numpy as np
 import pytest
+from helpers import forbid
 
 from ddim_edu.__main__ import build_parser, main
 
@@ -80,10 +81,7 @@ def no_grid(monkeypatch):
     """Make the demo's grid an error: a check that passes with this fixture ran before it."""
     from ddim_edu import demo
 
-    def ran(*args, **kwargs):
-        raise AssertionError("the grid ran")
-
-    monkeypatch.setattr(demo, "quality_grid", ran)
+    forbid(monkeypatch, demo, "quality_grid", "the grid")
 
 
 def test_out_that_is_a_file_fails_before_any_work(tmp_path, capsys, no_grid):

@@ -2,6 +2,7 @@
 
 import pytest
 import torch
+from helpers import forbid
 
 from ddim_edu.data import get_dataset
 from ddim_edu.gmm import GaussianMixture
@@ -111,10 +112,7 @@ def no_grid(monkeypatch):
     """Make running the grid an error: a check that passes only on this fixture ran before it."""
     from ddim_edu import sweep
 
-    def ran(*args, **kwargs):
-        raise AssertionError("the grid ran")
-
-    monkeypatch.setattr(sweep, "run_sweep", ran)
+    forbid(monkeypatch, sweep, "run_sweep", "the grid")
 
 
 def _tree(folder):
