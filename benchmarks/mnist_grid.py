@@ -61,14 +61,10 @@ def part_path(parts: Path, S: int, seed: int, w: float | None = None) -> Path:  
 
 
 def data_labels(n: int, seed: int) -> torch.Tensor:
-    """n labels drawn i.i.d. from the training split's class frequencies (generator 1000 + seed),
-    as in benchmarks/mnist_quality.py."""
-    from ddim_edu.data import load_mnist
+    """The labels of x_T seed ``seed``: ``ddim_edu.data.mnist_labels(n, 1000 + seed)``."""
+    from ddim_edu.data import mnist_labels
 
-    _, y = load_mnist("train")
-    freq = torch.bincount(y, minlength=10).double()
-    gen = torch.Generator().manual_seed(1000 + seed)
-    return torch.multinomial(freq / freq.sum(), n, replacement=True, generator=gen)
+    return mnist_labels(n, 1000 + seed)
 
 
 def run_part(

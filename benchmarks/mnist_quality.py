@@ -83,11 +83,10 @@ def sample(
 
 
 def data_labels(n: int, seed: int) -> torch.Tensor:
-    """n labels drawn i.i.d. from the training split's class frequencies (generator 1000 + seed)."""
-    _, y = load_mnist("train")
-    freq = torch.bincount(y, minlength=10).double()
-    gen = torch.Generator().manual_seed(1000 + seed)
-    return torch.multinomial(freq / freq.sum(), n, replacement=True, generator=gen)
+    """The labels of x_T seed ``seed``: ``ddim_edu.data.mnist_labels(n, 1000 + seed)``."""
+    from ddim_edu.data import mnist_labels
+
+    return mnist_labels(n, 1000 + seed)
 
 
 def unconditional_row(quality, x, train_x, seed: int, wall: float) -> dict:

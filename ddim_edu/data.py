@@ -130,6 +130,17 @@ def load_mnist(split: str = "train") -> tuple[torch.Tensor, torch.Tensor]:
 # --- 2-D distributions ---------------------------------------------------------------------------
 
 
+def mnist_labels(n: int, seed: int) -> torch.Tensor:
+    """n class labels drawn i.i.d. with the training split's class frequencies, from a CPU
+    generator seeded by ``seed``: one label per sample for sampling p(x) = sum_y p(y) p(x | y)
+    through a class-conditional model."""
+    n = _check_int("n", n, 1)
+    _, y = load_mnist("train")
+    freq = torch.bincount(y, minlength=10).double()
+    gen = torch.Generator().manual_seed(_check_int("seed", seed, 0))
+    return torch.multinomial(freq / freq.sum(), n, replacement=True, generator=gen)
+
+
 def two_moons(
     n: int, generator: torch.Generator | None = None, noise: float = 0.08
 ) -> torch.Tensor:

@@ -304,3 +304,18 @@ def test_the_sweep_scores_mnist_with_mnist_fid():
     noise = target.score(torch.rand(500, 1, 28, 28) * 2 - 1)["value"]
     floor, m = target.floor(500)
     assert m == 500 and real < 3 * floor < noise
+
+
+def test_labels_drawn_with_the_training_frequencies_are_seeded():
+    from ddim_edu.data import mnist_labels
+
+    _, y = load_mnist("train")
+    a, b = mnist_labels(20_000, 1000), mnist_labels(20_000, 1000)
+    assert torch.equal(a, b) and not torch.equal(a, mnist_labels(20_000, 1001))
+    freq = torch.bincount(y, minlength=10).double() / len(y)
+    drawn = torch.bincount(a, minlength=10).double() / len(a)
+    assert (drawn - freq).abs().max() < 0.01  # multinomial sd at 20,000 draws: about 0.002
+    # the labels the stored MNIST records were sampled with (x_T seed 0: generator 1000)
+    gen = torch.Generator().manual_seed(1000)
+    old = torch.multinomial(freq, 1000, replacement=True, generator=gen)
+    assert torch.equal(mnist_labels(1000, 1000), old)
