@@ -257,6 +257,26 @@ def draw(summary: dict, path: Path) -> Path:
     return path
 
 
+def draw_samples(path: Path, steps=(5, 10, 20, 50), per_row: int = 10) -> Path:
+    """One row per (S, eta in {0, 1}) from the same x_T (seed 0) and the same labels (those of
+    the grid's seed 0): what the grid's numbers are about, seen."""
+    from ddim_edu import pretrained
+    from ddim_edu.fast import FastSampler
+    from ddim_edu.guidance import ClassConditioned
+    from ddim_edu.pipeline import save_image_grid
+    from ddim_edu.schedule import timesteps
+
+    model = pretrained.load("mnist")
+    x_T = torch.randn((per_row, 1, 28, 28), generator=torch.Generator().manual_seed(0))  # noqa: N806
+    cond = ClassConditioned(model, data_labels(per_row, 0), guidance_scale=1.0)
+    rows = []
+    for S in steps:  # noqa: N806
+        for eta in (0.0, 1.0):
+            sampler = FastSampler(cond, model.schedule, timesteps(S, model.schedule.T), eta=eta)
+            rows.append(sampler(x_T, generator=torch.Generator().manual_seed(1)).clamp(-1, 1))
+    return save_image_grid(torch.cat(rows), path, nrow=per_row, scale=2)
+
+
 def main(argv: list[str] | None = None) -> dict:
     from ddim_edu.sweep import ETA_GRID
 
@@ -278,6 +298,11 @@ def main(argv: list[str] | None = None) -> dict:
     )
     parser.add_argument("--figure", default=None, help="default: figures/mnist_grid[_wW].png")
     parser.add_argument("--summary-only", action="store_true")
+    parser.add_argument(
+        "--samples-figure",
+        default=None,
+        help="also draw samples from one x_T, a row per (S, eta 0 / 1), S = 5, 10, 20, 50",
+    )
     parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N (default: cpu)")
     parser.add_argument(
         "--deadline-s",
@@ -322,6 +347,8 @@ def main(argv: list[str] | None = None) -> dict:
     draw(summary, figure)
     print(json.dumps({"steps": summary["steps"], "mean": summary["mean"]}, indent=1))
     print(f"wrote {out} and {figure}")
+    if args.samples_figure:
+        print(f"wrote {draw_samples(Path(args.samples_figure))}")
     return summary
 
 
