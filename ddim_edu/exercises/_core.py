@@ -17,9 +17,7 @@ A pure-Python loop is stopped at once; a single long torch operation only once i
 from __future__ import annotations
 
 import contextlib
-import contextvars
 import copy
-import functools
 import signal
 import textwrap
 import threading
@@ -30,7 +28,7 @@ from dataclasses import dataclass
 import torch
 
 TIME_LIMIT = 60.0  # seconds one call of a student's function may run (0: no limit); the answers
-# run in milliseconds, so one this slow never returns (per exercise: exercise(..., time_limit=))
+# run in milliseconds, so one this slow never returns
 
 Checker = Callable[[object, int], tuple[bool, str]]
 
@@ -65,26 +63,17 @@ class Exercise:
     title: str
     skeleton: str  # the code a student starts from
     checker: Checker
-    time_limit: float | None = None  # seconds per call of the student's function; None: TIME_LIMIT
 
 
 REGISTRY: dict[str, Exercise] = {}
 
-# the time limit of the exercise being checked, set while its checker runs
-_exercise_limit: contextvars.ContextVar[float | None] = contextvars.ContextVar(
-    "exercise_time_limit", default=None
-)
 
-
-def exercise(
-    exercise_id: str, title: str, skeleton: str, time_limit: float | None = None
-) -> Callable[[Checker], Checker]:
+def exercise(exercise_id: str, title: str, skeleton: str) -> Callable[[Checker], Checker]:
     """Register the decorated function as the checker of exercise ``exercise_id``.
 
     ``skeleton`` is the code handed to students (signature, docstring, ``...`` where they write),
     written as it reads, indented with the call; the common indentation and the blank first and
-    last lines are removed. ``time_limit`` (seconds) replaces ``TIME_LIMIT`` for each call of the
-    student's function in this exercise, for one whose answers take long.
+    last lines are removed.
     """
     text = textwrap.dedent(skeleton).strip("\n")
 
@@ -92,16 +81,7 @@ def exercise(
         known = REGISTRY.get(exercise_id)
         if known is not None and known.checker.__qualname__ != checker.__qualname__:
             raise ValueError(f"exercise {exercise_id} is declared twice")
-
-        @functools.wraps(checker)
-        def with_limit(answer: object, seed: int) -> tuple[bool, str]:
-            token = _exercise_limit.set(time_limit)
-            try:
-                return checker(answer, seed)
-            finally:
-                _exercise_limit.reset(token)
-
-        REGISTRY[exercise_id] = Exercise(exercise_id, title, text, with_limit, time_limit)
+        REGISTRY[exercise_id] = Exercise(exercise_id, title, text, checker)
         return checker
 
     return register
@@ -205,8 +185,7 @@ def _call(fn: object, *args) -> object:
     enforced; or _Reject with the reason it could not be called, ran too long or returned nothing."""
     if not callable(fn):
         raise _Reject(f"Expected a function, got {type(fn).__name__}.")
-    limit = _exercise_limit.get()
-    limit = TIME_LIMIT if limit is None else limit
+    limit = TIME_LIMIT
     copies = [_copy(arg) for arg in args]
     try:
         with _torch_state_kept(), _time_limit(limit):
