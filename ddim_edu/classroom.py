@@ -6,9 +6,10 @@
 
 In an instructor notebook, each exercise's solution is one code cell tagged ``solution`` whose
 metadata names the exercise (``"exercise": "02.1"``) and which ends by asserting the checker's
-verdict (``assert check("02.1", sigma)``).
-It runs like any other cell. The build copies every notebook, clears all outputs, and replaces
-each solution cell by two cells: the exercise's skeleton from ``ddim_edu.exercises`` (signature,
+verdict (``assert check("02.1", sigma)``). It runs like any other cell. A cell tagged
+``model-answer`` (the answer to a "predict or explain" question, markdown or code) stays in the
+instructor copy only. The build copies every notebook, clears all outputs, and replaces each
+solution cell by two cells: the exercise's skeleton from ``ddim_edu.exercises`` (signature,
 docstring, ``...`` where the student writes; written out above its checker in the notebook's
 module, ``ddim_edu/exercises/nbNN.py``), tagged ``skeleton``, and the checker call, tagged
 ``check``. The output depends only on the instructor notebooks (no dates, no counters), so a test
@@ -57,6 +58,8 @@ def student_notebook(nb: dict, name: str) -> dict:
     cells = []
     for cell in nb["cells"]:
         tags = cell.get("metadata", {}).get("tags", [])
+        if "model-answer" in tags:  # for the teacher: left out of the student copy
+            continue
         if cell["cell_type"] == "code" and "solution" in tags:
             exercise = cell["metadata"].get("exercise")
             if exercise not in EXERCISES:

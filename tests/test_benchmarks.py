@@ -207,3 +207,29 @@ def test_mnist_grid_summary_pairs_cells_by_seed(tmp_path):
     )
     figure = script.draw(summary, tmp_path / "grid.png")
     assert figure.stat().st_size > 10_000
+
+
+def test_stored_mnist_grid_parts_load_as_sweeps_with_provenance_and_independent_noise():
+    from ddim_edu import records
+    from ddim_edu.sweep import load_results
+
+    summary = records.load("mnist_grid")
+    parts = records.parts("mnist_grid")
+    plain = [p for p in parts if "_w" not in p.stem]  # the guided rows are parts of their own
+    assert len(plain) >= 9 and len(summary["meta"]["seeds"]) >= 3
+    for path in plain:
+        grid, meta = load_results(path)
+        S, seed = (int(v) for v in path.stem[1:].split("_seed"))  # noqa: N806
+        assert grid.steps == [S] and meta["seed"] == seed and meta["n_per_cell"] >= 1000
+        assert grid.etas == [0.0, 0.2, 0.5, 1.0, "sigma_hat"]
+        for field in ("device", "date", "command", "torch", "python", "model"):
+            assert meta[field], (path.name, field)
+        assert f"--steps {S} --seeds {seed}" in meta["command"]
+        assert "noise_seed(seed, k)" in meta["noise"]  # each cell's noise: not x_T's stream
+    # the summary is the mean over the seeds of the parts
+    first = load_results(plain[0])[0]
+    S0 = first.steps[0]  # noqa: N806
+    if S0 in summary["steps"]:
+        k = summary["steps"].index(S0)
+        per_seed = summary["per_seed"]["0.0"][str(S0)]
+        assert abs(summary["mean"][0][k] - sum(per_seed) / len(per_seed)) < 1e-3

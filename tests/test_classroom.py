@@ -78,6 +78,20 @@ def test_a_solution_cell_without_its_exercise_is_refused():
         classroom.student_notebook(nb, "99_x.ipynb")
 
 
+def test_a_model_answer_stays_in_the_instructor_copy():
+    question = {"cell_type": "markdown", "metadata": {}, "source": "Which η leaves more noise?"}
+    answer = {
+        "cell_type": "markdown",
+        "metadata": {"tags": ["model-answer"]},
+        "source": "σ̂, by 0.32.",
+    }
+    nb = {"cells": [question, answer], "metadata": {}}
+    student = classroom.student_notebook(nb, "99_x.ipynb")
+    assert [c["source"] for c in student["cells"]] == ["Which η leaves more noise?"]
+    for path in STUDENT.glob("*.ipynb"):  # and no handed-out notebook holds one
+        assert not tagged(load(path), "model-answer"), path.name
+
+
 def _run_under_nbval(nb, name, tmp_name):
     """Run a notebook top to bottom under nbval in a fresh process (the executor `make test` uses
     for every notebook), from a folder beside notebooks/ so that its relative paths still hold."""

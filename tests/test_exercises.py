@@ -43,6 +43,34 @@ def ddim_step_ok(xt, eps, a_t, a_prev, eta, z):
     return ddim_step(eps, x0, a_prev, s, s, z)
 
 
+def noise_memory_ok(alpha_bar, taus, eta):
+    # the old noise's share of the variance multiplies along tau; the correlation is its root
+    a = [float(alpha_bar[t]) for t in taus]
+    kept = [1.0]
+    for a_t, a_p in zip(a, a[1:]):
+        kept.append(kept[-1] * (1 - sigma_ok(a_t, a_p, eta) ** 2 / (1 - a_p)))
+    return torch.tensor(kept).sqrt()
+
+
+def _noise_memory_paired_with(prev):
+    def fn(alpha_bar, taus, eta):
+        out = [1.0]
+        for t in taus[:-1]:
+            a, p = float(alpha_bar[t]), float(alpha_bar[prev(t, len(alpha_bar), len(taus))])
+            out.append(out[-1] * (1 - sigma_ok(a, p, eta) ** 2 / (1 - p)) ** 0.5)
+        return out
+
+    return fn
+
+
+def _noise_memory_fresh_share(alpha_bar, taus, eta):
+    out = [1.0]
+    for t, t_prev in zip(taus, taus[1:]):
+        a, p = float(alpha_bar[t]), float(alpha_bar[t_prev])
+        out.append(out[-1] * sigma_ok(a, p, eta) / (1 - p) ** 0.5)
+    return out
+
+
 def simple_loss_ok(net, x0, t, eps, ab):
     a = ab[t].view(-1, 1)
     return torch.mean((net(a.sqrt() * x0 + (1 - a).sqrt() * eps, t) - eps) ** 2)
@@ -50,6 +78,10 @@ def simple_loss_ok(net, x0, t, eps, ab):
 
 def v_target_ok(x0, eps, a):
     return math.sqrt(a) * eps - math.sqrt(1 - a) * x0
+
+
+def irreducible_loss_ok(var, a):
+    return 1 - torch.mean((1 - a) / (a * var + 1 - a))  # what the regression on x_t leaves of Var ε
 
 
 def ode_ok(x, a):
@@ -63,15 +95,8 @@ def euler_ok(xt, eps, a, p):
     return ddim_step(eps, x0, p, 0.0)
 
 
-def frechet_ok(mu1, c1, mu2, c2):
-    def sqrtm(c):
-        w, v = torch.linalg.eigh(c)
-        return v @ torch.diag(w.clamp(min=0).sqrt()) @ v.T
-
-    s1 = sqrtm(c1)
-    return float(
-        (mu1 - mu2).pow(2).sum() + torch.trace(c1 + c2) - 2 * torch.trace(sqrtm(s1 @ c2 @ s1))
-    )
+def pf_ok(score_q, x, a):
+    return -((1 - a) ** 0.5) * score_q(x)  # ε* itself (Tweedie), not the route through p_s
 
 
 def slerp_ok(z0, z1, a):
@@ -83,6 +108,15 @@ def slerp_ok(z0, z1, a):
 def invert_ok(x, eps, a_from, a_to):
     x0 = (x - (1 - a_from) ** 0.5 * eps) / a_from**0.5
     return a_to**0.5 * x0 + (1 - a_to) ** 0.5 * eps
+
+
+Z99 = 2.5758293035489  # the standard normal's 99.5 % quantile
+
+
+def norm_band_ok(d):
+    # ||x|| itself treated as normal: mean sqrt(d - 1/2), standard deviation 1/sqrt(2)
+    centre, half = math.sqrt(d - 0.5), Z99 / math.sqrt(2)
+    return centre - half, centre + half
 
 
 def total_noise_ok(S, eta):  # noqa: N803
@@ -99,33 +133,129 @@ def uniform_ok(S, T):  # noqa: N803
     return list(range(0, T, T // S))[:S][::-1]
 
 
-def class_count_shift_ok(means, p, n):
-    second = (p[:, None] * means).T @ means  # Σ p_k μ_k μ_kᵀ
-    m = p @ means
-    return float(torch.trace(second) - m @ m) / n
+def _both_halves(net, x, t, y, null=-1):
+    """One call of the 2B rows (classes, then `null`), split into (conditional, unconditional)."""
+    out = net(torch.cat([x, x]), torch.cat([t, t]), torch.cat([y, torch.full_like(y, null)]))
+    return out[: len(x)], out[len(x) :]
+
+
+def guided_eps_ok(net, x, t, y, w):
+    cond, uncond = _both_halves(net, x, t, y)
+    return (1 - w) * uncond + w * cond  # the same line through both, written from the other end
+
+
+def edit_ok(model, x0, source, target, taus, w):
+    from ddim_edu.fast import FastSampler
+    from ddim_edu.guidance import ClassConditioned
+    from ddim_edu.sampling import ddim_invert
+
+    code = ddim_invert(ClassConditioned(model, source), x0, model.schedule, taus, progress=False)
+    decoder = ClassConditioned(model, target, guidance_scale=w)
+    return FastSampler(decoder, model.schedule, taus, clip=1.0)(code)
+
+
+def _edit_with(encode_labels, encode_w, decode_labels, clip):
+    def fn(model, x0, source, target, taus, w):
+        from ddim_edu.guidance import ClassConditioned
+        from ddim_edu.sampling import ddim_invert, ddim_sample
+
+        labels = {"source": source, "target": target, None: None}
+        enc = ClassConditioned(model, labels[encode_labels], guidance_scale=encode_w or w)
+        code = ddim_invert(enc, x0, model.schedule, taus, progress=False)
+        dec = ClassConditioned(model, labels[decode_labels], guidance_scale=w)
+        return ddim_sample(dec, code, model.schedule, taus, clip=clip, progress=False)
+
+    return fn
+
+
+def clip_x0_ok(x_t, eps, a, c):
+    x0 = torch.clamp((x_t - (1 - a) ** 0.5 * eps) / a**0.5, min=-c, max=c)
+    return (x_t - a**0.5 * x0) / (1 - a) ** 0.5, x0
+
+
+def overshoot_ok(alpha_bar, taus):
+    prev = [*alpha_bar[torch.tensor(taus[1:])].tolist(), 1.0]
+    return [
+        t
+        for t, a, p in zip(taus[:-1], alpha_bar[torch.tensor(taus)].tolist(), prev)
+        if 1 - a / p > 1 - p
+    ]
+
+
+def matched_speedup_ok(ddim, ddpm, T=1000):  # noqa: N803
+    ddpm = torch.tensor(ddpm, dtype=torch.float64)
+    for S in sorted(ddim):  # noqa: N806
+        d = torch.tensor(ddim[S], dtype=torch.float64) - ddpm
+        if d.mean() <= 2 * d.std() / len(d) ** 0.5:
+            return T / S
+
+
+def _sigma_eta_one_overshoot(alpha_bar, taus):
+    out = []
+    for t, p in zip(taus, taus[1:]):
+        a, ap = float(alpha_bar[t]), float(alpha_bar[p])
+        if sigma_ok(a, ap, 1.0) > (1 - ap) ** 0.5:
+            out.append(t)
+    return out
+
+
+def _with_last_overshoot(alpha_bar, taus):
+    prev = [*alpha_bar[torch.tensor(taus[1:])].tolist(), 1.0]
+    return [
+        t
+        for t, a, p in zip(taus, alpha_bar[torch.tensor(taus)].tolist(), prev)
+        if 1 - a / p > 1 - p
+    ]
+
+
+def _speedup_with(rule):
+    def fn(ddim, ddpm, T=1000):  # noqa: N803
+        ddpm = torch.tensor(ddpm, dtype=torch.float64)
+        for S in sorted(ddim):  # noqa: N806
+            if rule(torch.tensor(ddim[S], dtype=torch.float64), ddpm):
+                return T / S
+
+    return fn
 
 
 HALF = int(torch.nonzero(linear_schedule().alpha_bar.sqrt() < 0.5)[0])
+
+
+def _snr_above_one(rule):
+    """01.5's counts [linear, cosine] under a rule applied to each schedule's alpha_bar."""
+    from ddim_edu.schedule import cosine_schedule
+
+    return [int(rule(s.alpha_bar).sum()) for s in (linear_schedule(), cosine_schedule())]
+
+
+SNR_ABOVE_ONE = _snr_above_one(lambda ab: ab / (1 - ab) > 1)
 
 CORRECT = {
     "01.1": alpha_bar_ok,
     "01.2": q_sample_ok,
     "01.3": HALF,
     "01.4": posterior_variance_ok,
+    "01.5": torch.tensor(_snr_above_one(lambda ab: ab > 0.5)),  # SNR > 1 means alpha_bar > 1/2
     "02.1": sigma_ok,
     "02.2": posterior_mean_ok,
     "02.3": ddim_step_ok,
+    "02.4": noise_memory_ok,
     "03.1": simple_loss_ok,
     "03.2": v_target_ok,
+    "03.3": irreducible_loss_ok,
     "04.1": ode_ok,
     "04.2": euler_ok,
-    "05.1": 20,
-    "05.2": frechet_ok,
-    "05.3": class_count_shift_ok,
+    "04.3": pf_ok,
+    "05.1": overshoot_ok,
+    "05.2": matched_speedup_ok,
     "06.1": slerp_ok,
     "06.2": invert_ok,
+    "06.3": norm_band_ok,
     "07.1": total_noise_ok,
     "07.2": uniform_ok,
+    "08.1": guided_eps_ok,
+    "08.2": edit_ok,
+    "08.3": clip_x0_ok,
 }
 
 # --- typical mistakes, each with the words its feedback must contain --------------------------------
@@ -151,9 +281,16 @@ MISTAKES = {
         (lambda x0, e, a: -v_target_ok(x0, e, a), "sign is flipped"),
         (lambda x0, e, a: math.sqrt(1 - a) * e - math.sqrt(a) * x0, "swapped"),
     ],
+    "03.3": [
+        (lambda v, a: 1 - irreducible_loss_ok(v, a), "part of the noise that x_t explains"),
+        (lambda v, a: irreducible_loss_ok(v, a) * v.numel(), "summed over the dimensions"),
+        (lambda v, a: torch.mean(v * (1 - a) / (a * v + 1 - a)), "best x_0 prediction"),
+        (lambda v, a: a * v.mean() / (a * v.mean() + 1 - a), "averaged the variances"),
+        (lambda v, a: torch.mean(v / (v + 1 - a)), "scaled by √ᾱ"),
+    ],
     "04.1": [
-        (lambda x, a: (x * a**0.5, ((1 - a) / a) ** 0.5), "not x · √ᾱ"),
-        (lambda x, a: (x / a**0.5, (1 - a) / a), "sigma lacks its square root"),
+        (lambda x, a: (x * a**0.5, ((1 - a) / a) ** 0.5), "shrinks the signal once more"),
+        (lambda x, a: (x / a**0.5, (1 - a) / a), "s lacks its square root"),
         (lambda x, a: (x / a**0.5, (a / (1 - a)) ** 0.5), "upside down"),
     ],
     "04.2": [
@@ -165,26 +302,30 @@ MISTAKES = {
             "wrong way",
         ),
     ],
-    "05.1": [(100, "within 1.5×"), (0.05, "Upside down"), (3, "Hint: take η = 1")],
-    "05.2": [
-        (lambda m1, c1, m2, c2: frechet_ok(m1, c1, m2, c2) - (m1 - m2).pow(2).sum(), "mean term"),
-        (
-            lambda m1, c1, m2, c2: float(
-                (m1 - m2).pow(2).sum()
-                + torch.trace(c1 + c2)
-                - 2 * torch.trace((c1 @ c2).abs().sqrt())
-            ),
-            "element by element",
-        ),
+    "04.3": [
+        (lambda sq, x, a: -(((1 - a) / a) ** 0.5) * sq(x), "taken with respect to x̄"),
+        (lambda sq, x, a: -((1 - a) ** 0.5) / a * sq(x), "upside down"),
+        (lambda sq, x, a: (1 - a) ** 0.5 * sq(x), "sign is flipped"),
+        (lambda sq, x, a: -0.5 * (1 - a) ** 0.5 * sq(x), "factor ½ too small"),
     ],
-    "05.3": [
-        (lambda mu, p, n: class_count_shift_ok(mu, p, n) * n, "1 / n is missing"),
-        (lambda mu, p, n: class_count_shift_ok(mu, p, n) / n, "Divided by n²"),
-        (lambda mu, p, n: float((p * (mu**2).sum(1)).sum()) / n, "not centred"),
+    "05.1": [
+        (_sigma_eta_one_overshoot, "never exceeds √(1 − ᾱ_prev)"),
+        (_with_last_overshoot, "draws no noise at all"),
+        (lambda a, taus: [taus.index(t) for t in overshoot_ok(a, taus)], "positions in taus"),
+    ],
+    "05.2": [
+        (_speedup_with(lambda x, y: (x - y).mean() <= 0), "≤ 0"),
         (
-            lambda mu, p, n: float(((mu - mu.mean(0)) ** 2).sum(1).mean()) / n,
-            "weighted equally",
+            _speedup_with(
+                lambda x, y: x.mean() - y.mean() <= 2 * (x.var() / len(x) + y.var() / len(y)) ** 0.5
+            ),
+            "unpaired spreads",
         ),
+        (
+            _speedup_with(lambda x, y: (x - y).mean() <= 2 * (x - y).std()),
+            "not the standard deviation",
+        ),
+        (lambda d, p, T=1000: 1 / matched_speedup_ok(d, p, T), "Upside down"),
     ],
     "06.1": [
         (lambda z0, z1, a: (1 - a) * z0 + a * z1, "linear interpolation"),
@@ -197,6 +338,20 @@ MISTAKES = {
             "noise direction is missing",
         ),
     ],
+    "06.3": [
+        (
+            lambda d: (d - Z99 * (2 * d) ** 0.5, d + Z99 * (2 * d) ** 0.5),
+            "band of ‖x‖², not of ‖x‖",
+        ),
+        (lambda d: (d**0.5 - Z99, d**0.5 + Z99), "√2 times too wide"),
+        (lambda d: (-Z99, Z99), "one coordinate of x"),
+        (lambda d: norm_band_ok(d)[::-1], "ends are swapped"),
+        (lambda d: (d**0.5 - 1.96 / 2**0.5, d**0.5 + 1.96 / 2**0.5), "95 %"),
+        (
+            lambda d: ((d - Z99 * (2 * d) ** 0.5) ** 0.5, (d + Z99 * (2 * d) ** 0.5) ** 0.5),
+            "‖x‖² is skewed",
+        ),
+    ],
     "07.1": [
         (lambda S, eta: _sum_sigma(S, eta), "added the σ"),
         (lambda S, eta: _with_last(S, eta), "grows like η², not like η"),
@@ -204,6 +359,63 @@ MISTAKES = {
     "07.2": [
         (lambda S, T: uniform_ok(S, T)[::-1], "ascending"),
         (lambda S, T: [T - 1 - i * (T // S) for i in range(S)], "trailing"),
+    ],
+    "08.1": [
+        (
+            lambda net, x, t, y, w: (lambda c, u: c + w * (c - u))(*_both_halves(net, x, t, y)),
+            "(1 + w) convention",
+        ),
+        (
+            lambda net, x, t, y, w: (lambda c, u: c + w * (u - c))(*_both_halves(net, x, t, y)),
+            "halves are swapped",
+        ),
+        (
+            lambda net, x, t, y, w: (lambda c, u: u + w * (c - u))(*_both_halves(net, x, t, y, 0)),
+            "Label 0 is the digit zero",
+        ),
+        (
+            lambda net, x, t, y, w: (lambda c, u: u + w * c)(*_both_halves(net, x, t, y)),
+            "w times a difference",
+        ),
+        (
+            lambda net, x, t, y, w: (
+                net(x, t, torch.full_like(y, -1))
+                + w * (net(x, t, y) - net(x, t, torch.full_like(y, -1)))
+            ),
+            "The numbers are right, but the network ran 3 times",
+        ),
+        (
+            lambda net, x, t, y, w: net(
+                torch.cat([x, x]), torch.cat([t, t]), torch.cat([y, torch.full_like(y, -1)])
+            ),
+            "split it into the conditional and the unconditional halves",
+        ),
+    ],
+    "08.2": [
+        (_edit_with("source", 1.0, "source", 1.0), "decoded under the source classes"),
+        (_edit_with("target", 1.0, "target", 1.0), "encoded under the target classes"),
+        (_edit_with("source", None, "target", 1.0), "encoded with guidance w"),
+        (_edit_with(None, 1.0, "target", 1.0), "encoded with no class"),
+        (_edit_with("source", 1.0, "target", None), "does not clip"),
+    ],
+    "08.3": [
+        (lambda x, e, a, c: (e, clip_x0_ok(x, e, a, c)[1]), "kept the model's ε"),
+        (lambda x, e, a, c: clip_x0_ok(x, e, a, c)[::-1], "order (x0, eps)"),
+        (
+            lambda x, e, a, c: (
+                (x - a * clip_x0_ok(x, e, a, c)[1]) / (1 - a),
+                clip_x0_ok(x, e, a, c)[1],
+            ),
+            "lacks its square roots",
+        ),
+        (lambda x, e, a, c: clip_x0_ok(x, e, a, float("inf")), "Nothing was clamped"),
+        (
+            lambda x, e, a, c: (
+                e.clamp(-c, c),
+                (x - (1 - a) ** 0.5 * e.clamp(-c, c)) / a**0.5,
+            ),
+            "You clamped ε",
+        ),
     ],
     "01.1": [
         (lambda b: 1 - b, "α_t = 1 − β_t itself"),
@@ -227,10 +439,19 @@ MISTAKES = {
         (lambda a, p: 1 - a / p, "That is β_t"),
         (lambda a, p: posterior_variance_ok(a, p) ** 0.5, "standard deviation"),
     ],
+    "01.5": [
+        (_snr_above_one(lambda ab: ab < 0.5), "noise dominates"),
+        ([n + 1 for n in SNR_ABOVE_ONE], "one too many"),
+        ([n - 1 for n in SNR_ABOVE_ONE], "one too few"),
+        (_snr_above_one(lambda ab: ab.sqrt() > 0.5), "exercise 01.3's threshold"),
+        (SNR_ABOVE_ONE[::-1], "swapped"),
+        ([n / 1000 for n in SNR_ABOVE_ONE], "fractions"),
+        ([SNR_ABOVE_ONE[0], SNR_ABOVE_ONE[1] + 7], "The linear count is right. cosine"),
+    ],
     "02.1": [
         (lambda a, p, e: sigma_ok(a, p, e) ** 2, "a square root is missing"),
         (lambda a, p, e: e * sigma_ok(a, p, e), "η is applied twice"),
-        (lambda a, p, e: e * math.sqrt(1 - a / p), "√((1 − ᾱ_{t−1}) / (1 − ᾱ_t)) is missing"),
+        (lambda a, p, e: e * math.sqrt(1 - a / p), "√((1 − ᾱ_prev) / (1 − ᾱ_t)) is missing"),
         (lambda a, p, e: e * math.sqrt((1 - p) / (1 - a) * (a / p)), "that is α_t, not β_t"),
     ],
     "02.2": [
@@ -262,8 +483,15 @@ MISTAKES = {
                 + (1 - p) ** 0.5 * e
                 + sigma_ok(a, p, eta) * z
             ),
-            "must be √(1 − ᾱ_{t−1} − σ²)",
+            "σ² must come out of it",
         ),
+    ],
+    "02.4": [
+        (_noise_memory_paired_with(lambda t, T, S: t - 1), "adjacent timestep t − 1"),
+        (_noise_memory_paired_with(lambda t, T, S: max(t - T // S, 0)), "fixed stride"),
+        (_noise_memory_fresh_share, "fresh shares"),
+        (lambda a, taus, eta: noise_memory_ok(a, taus, eta) ** 2, "a square root is missing"),
+        (lambda a, taus, eta: noise_memory_ok(a, taus, eta)[1:], "Start with 1.0"),
     ],
 }
 
@@ -365,20 +593,15 @@ def test_feedback_renders_in_a_notebook():
     assert feedback._repr_markdown_().startswith("**Exercise 02.1: ❌ not yet.** Not answered yet")
 
 
-def test_the_class_count_shift_matches_a_simulation():
-    # the checker's formula against multinomial draws: E|m_hat - m|^2 over 20,000 chunks
-    gen = torch.Generator().manual_seed(0)
-    means = torch.randn(6, 4, generator=gen, dtype=torch.float64)
-    p = torch.softmax(torch.randn(6, generator=gen, dtype=torch.float64), 0)
-    n = 200
-    counts = torch.stack(
-        [
-            torch.bincount(torch.multinomial(p, n, True, generator=gen), minlength=6)
-            for _ in range(20000)
-        ]
-    ).double()
-    shift = ((counts / n - p) @ means).pow(2).sum(1).mean()
-    assert abs(float(shift) / class_count_shift_ok(means, p, n) - 1) < 0.03
+def test_sigma_hat_overshoots_on_the_last_three_noisy_steps_at_S_10():  # noqa: N802
+    # notebook 05's claim, through the checker's reference and an answer written apart from it
+    from ddim_edu.exercises.nb05 import _reference_overshoot
+    from ddim_edu.schedule import timesteps
+
+    schedule = linear_schedule()
+    assert _reference_overshoot(schedule, timesteps(10)) == [300, 200, 100]
+    assert overshoot_ok(schedule.alpha_bar, timesteps(10)) == [300, 200, 100]
+    assert overshoot_ok(schedule.alpha_bar, timesteps(100)) == [20, 10]
 
 
 def test_a_scalar_answer_cannot_pass_by_a_chance_match():

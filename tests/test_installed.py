@@ -29,6 +29,17 @@ def test_records_are_read_from_the_package_folder():
     )
 
 
+def test_a_record_made_of_parts_lists_its_files_and_names_what_exists():
+    parts = records.parts("mnist_grid")
+    assert {"S5_seed0.json", "S10_seed1.json", "S20_seed2.json"} <= {p.name for p in parts}
+    assert all(p.parent == records.FOLDER / "mnist_grid" for p in parts)
+    for wrong in ("mnist_gird", "../records", "digits_quality.json"):
+        with pytest.raises(
+            ValueError, match=r"no stored record made of parts named .*available: mnist_grid"
+        ):
+            records.parts(wrong)
+
+
 @pytest.mark.parametrize("name", ["digits_quality_gpu", "../benchmarks/results/digits_quality"])
 def test_an_unknown_record_is_refused_naming_it_and_those_available(name):
     with pytest.raises(ValueError, match=f"no stored record '{name}'.*available: .*digits_quality"):
@@ -92,12 +103,18 @@ import ddim_edu
 from ddim_edu import records
 from ddim_edu.exercises import check
 
-right, wrong = check("05.1", 20), check("05.1", 3)
+def overshoot(alpha_bar, taus):
+    prev = [float(alpha_bar[p]) for p in taus[1:]]
+    return [t for t, p in zip(taus, prev) if 1 - float(alpha_bar[t]) / p > 1 - p]
+
+
+right, wrong = check("05.1", overshoot), check("05.1", lambda alpha_bar, taus: [])
 print(json.dumps({
     "files": sorted(m.__file__ for n, m in sys.modules.items()
                     if n.startswith("ddim_edu") and getattr(m, "__file__", None)),
     "available": records.available(),
     "steps": records.load("digits_quality")["grid"]["steps"],
+    "parts": [p.name for p in records.parts("mnist_grid")],
     "right": [bool(right), right.message],
     "wrong": [bool(wrong), wrong.message],
 }))
@@ -114,8 +131,12 @@ def test_records_and_the_05_1_checker_work_from_the_installed_package(installed)
     assert got["files"] and all(Path(f).is_relative_to(site / "ddim_edu") for f in got["files"])
     assert got["available"] == records.available()  # every record is package data
     assert got["steps"] == [10, 20, 50, 100, 1000]
-    assert got["right"][0] is True and "20× fewer network calls" in got["right"][1]
-    assert got["wrong"][0] is False and "Hint: take η = 1" in got["wrong"][1]
+    assert (
+        got["parts"] == [p.name for p in records.parts("mnist_grid")]
+        and "S10_seed0.json" in got["parts"]
+    )
+    assert got["right"][0] is True and "σ̂ overshoots only on the last few steps" in got["right"][1]
+    assert got["wrong"][0] is False and "None found, but σ̂ does overshoot" in got["wrong"][1]
 
 
 @pytest.mark.slow
@@ -142,7 +163,7 @@ def test_the_student_notebook_05_reads_its_records_from_its_own_folder(installed
     nb = nbformat.read(STUDENT_05, as_version=4)
     code = [c for c in nb.cells if c.cell_type == "code"]
     reading = [c for c in code if _reads_a_record(c)]
-    assert len(reading) >= 3  # the stored grid, its CPU re-run and the S = 10 replicates
+    assert len(reading) == 3  # the grid, its columns still in parts, a part's provenance
     exercise = [c for c in code if c.metadata.get("exercise") == "05.1"]
     assert [c.metadata.tags for c in exercise] == [["skeleton"], ["check"]]
     where = nbformat.v4.new_code_cell("import ddim_edu\nprint(ddim_edu.__file__)")
@@ -165,12 +186,11 @@ def test_the_student_notebook_05_reads_its_records_from_its_own_folder(installed
         return "".join([*(o.get("text", "") for o in cell.outputs), *shown])
 
     assert "fast mode" in text(nb.cells[0])
-    for cell, name in zip(
-        nb.cells[1:], ["digits_quality", "digits_quality_cpu", "digits_s10_replicates"]
-    ):
-        assert records.load(name)["meta"]["command"] in text(
-            cell
-        )  # each prints its record's command
+    first_part = json.loads(records.parts("mnist_grid")[0].read_text())
+    assert records.load("mnist_grid")["meta"]["command"] in text(
+        nb.cells[1]
+    )  # it prints its record's
+    assert first_part["meta"]["command"] in text(nb.cells[3])  # command, and a part's
     assert "❌ not yet" in text(nb.cells[-2]) and "replace the `...`" in text(nb.cells[-2])
     assert text(nb.cells[-1]).strip() == str(site / "ddim_edu" / "__init__.py")  # not the repo's
     assert not (work / "benchmarks").exists()

@@ -10,7 +10,7 @@ twice, ...) it names the mistake.
     from ddim_edu.exercises import check
     check("02.1", my_sigma)        # shows the feedback; bool(feedback) is True when correct
 
-One module per notebook (``nb01`` ... ``nb07``) holds that notebook's exercises, each skeleton
+One module per notebook (``nb01`` ... ``nb08``) holds that notebook's exercises, each skeleton
 written out as code right above its checker. Instructor notebooks end each exercise's solution
 cell with ``assert check(...)``; ``python -m ddim_edu.classroom build`` turns them into student
 notebooks.
@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import secrets
 
-from . import nb01, nb02, nb03, nb04, nb05, nb06, nb07  # noqa: F401 - each registers its exercises
+from . import nb01, nb02, nb03, nb04, nb05, nb06, nb07, nb08  # noqa: F401 - each registers its exercises
 from ._core import REGISTRY, Exercise, Feedback, _Reject, _unanswered
 
 __all__ = ["EXERCISES", "Exercise", "Feedback", "check"]

@@ -1,4 +1,5 @@
-"""Exercises of notebook 03, training a denoiser: the simple loss and the v target."""
+"""Exercises of notebook 03, training a denoiser: the simple loss, the v target, and the lowest
+loss any denoiser can reach (for Gaussian data, in closed form)."""
 
 from __future__ import annotations
 
@@ -54,9 +55,8 @@ def _simple_loss_once(fn, gen: torch.Generator) -> tuple[bool, str]:
         "The target is the noise ε, not x_0 (that is the x0-prediction loss).": (
             (net(xt, t) - x0) ** 2
         ).mean(),
-        "x_t lacks its square roots: x_t = √ᾱ_t x_0 + √(1 − ᾱ_t) ε.": (
-            (net(a * x0 + (1 - a) * eps, t) - eps) ** 2
-        ).mean(),
+        "x_t lacks its square roots: ᾱ_t and 1 − ᾱ_t are variances, and eq. 4 scales x_0 and ε "
+        "by standard deviations.": ((net(a * x0 + (1 - a) * eps, t) - eps) ** 2).mean(),
         "You summed the squared errors; the simple loss is their mean.": (
             (net(xt, t) - eps) ** 2
         ).sum(),
@@ -67,7 +67,8 @@ def _simple_loss_once(fn, gen: torch.Generator) -> tuple[bool, str]:
         expected,
         "the loss",
         mistakes,
-        "noise x_0 to level ᾱ_t with ε, then mean((ε_θ(x_t, t) − ε)²).",
+        "build each row's x_t from its x_0 and ε at its own level (eq. 4), ask the network about "
+        "x_t, and compare its answer with the noise that went in; one number for the batch.",
     )
 
 
@@ -89,14 +90,70 @@ def _check_v_target(fn, seed: int) -> tuple[bool, str]:
     expected = v_target(x0, eps, a)
     sa, s1a = math.sqrt(a), math.sqrt(1 - a)
     mistakes = {
-        "The sign is flipped: v = √ᾱ ε − √(1 − ᾱ) x_0.": s1a * x0 - sa * eps,
-        "The coefficients are swapped: ε gets √ᾱ and x_0 gets √(1 − ᾱ).": s1a * eps - sa * x0,
-        "The square roots are missing.": a * eps - (1 - a) * x0,
+        "The sign is flipped: put your v into x_0 = √ᾱ x_t − √(1 − ᾱ) v and see which term "
+        "comes out with the wrong sign.": s1a * x0 - sa * eps,
+        "The coefficients are swapped: at ᾱ → 1 (almost no noise) v must become the noise ε "
+        "itself.": s1a * eps - sa * x0,
+        "The square roots are missing: ᾱ and 1 − ᾱ are variances, and v mixes ε and x_0 with "
+        "standard deviations.": a * eps - (1 - a) * x0,
     }
     return _compare(
         got,
         expected,
         "v",
         mistakes,
-        "v = √ᾱ_t ε − √(1 − ᾱ_t) x_0 (Salimans & Ho); see `ddim_edu.sampling.eps_and_x0`.",
+        "substitute x_t = √ᾱ x_0 + √(1 − ᾱ) ε into x_0 = √ᾱ x_t − √(1 − ᾱ) v and solve for v; "
+        "ᾱ + (1 − ᾱ) = 1 does the rest.",
+    )
+
+
+@exercise(
+    "03.3",
+    "the lowest loss any denoiser can reach",
+    '''
+    def irreducible_loss(var, alpha_bar):
+        """The lowest simple loss per dimension, E‖ε*(x_t) − ε‖² / d, at level alpha_bar (a float)
+        for Gaussian data x_0 whose covariance has the eigenvalues var (a tensor of shape (d,))."""
+        ...
+    ''',
+)
+def _check_irreducible_loss(fn, seed: int) -> tuple[bool, str]:
+    # one number again: it must match on three independent draws of variances and level
+    gen = _rng(seed)
+    for _ in range(3):
+        ok, message = _irreducible_loss_once(fn, gen)
+        if not ok:
+            break
+    return ok, message
+
+
+def _irreducible_loss_once(fn, gen: torch.Generator) -> tuple[bool, str]:
+    var = torch.rand(3, generator=gen, dtype=torch.float64) * 2.0 + 0.05
+    a = float(torch.rand(1, generator=gen, dtype=torch.float64)) * 0.8 + 0.1
+    # one direction of data variance s²: Var x_t = ᾱ s² + 1 − ᾱ, Cov(ε, x_t) = √(1 − ᾱ); the best
+    # predictor of ε is the regression on x_t, E[ε | x_t] = √(1 − ᾱ) x_t / Var x_t, which leaves
+    # 1 − (1 − ᾱ) / Var x_t = ᾱ s² / (ᾱ s² + 1 − ᾱ)
+    got = _tensor(fn, var, a, scalar=True)
+    per_dim = a * var / (a * var + 1 - a)
+    mean_var = var.mean()
+    mistakes = {
+        "That is the part of the noise that x_t explains, E‖ε*‖² / d; the loss is what is left of "
+        "ε's unit variance.": ((1 - a) / (a * var + 1 - a)).mean(),
+        "x_t's variance is off: the data enter x_t scaled by √ᾱ, so their variance is scaled too.": (
+            var / (var + 1 - a)
+        ).mean(),
+        "You summed over the dimensions; the loss per dimension is their mean.": per_dim.sum(),
+        "That is the error of the best x_0 prediction, E‖x_0 − E[x_0 | x_t]‖² / d; the question "
+        "asks about ε.": (var * (1 - a) / (a * var + 1 - a)).mean(),
+        "You averaged the variances first: each direction has its own loss, a ratio, and the "
+        "ratios are what you average.": a * mean_var / (a * mean_var + 1 - a),
+    }
+    return _compare(
+        got.reshape(()),
+        per_dim.mean(),
+        "the loss",
+        mistakes,
+        "take one principal direction with data variance s². Eq. 4 gives x_t's variance and its "
+        "covariance with ε; for Gaussians the best prediction of ε is the linear regression on "
+        "x_t, and what it cannot explain is the loss. Then average over the directions.",
     )

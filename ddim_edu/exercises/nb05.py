@@ -1,5 +1,5 @@
-"""Exercises of notebook 05, quality against S and η: the speed-up, the Fréchet distance, and the
-noise that class counts put into a feature mean."""
+"""Exercises of notebook 05, quality against S and η: where σ̂ puts more noise than a step may
+carry, and the speed-up at matched quality read with paired spreads."""
 
 from __future__ import annotations
 
@@ -7,128 +7,168 @@ import math
 
 import torch
 
-from .. import records
-from ..metrics import _sqrtm_psd
-from ._core import _as_tensor, _compare, _rng, _tensor, exercise
+from ..sampling import ddim_coefficients
+from ..schedule import linear_schedule, timesteps
+from ._core import _call, _rng, exercise
+
+
+def _reference_overshoot(schedule, taus: list[int]) -> list[int]:
+    coeffs = ddim_coefficients(schedule, taus, variance="sigma_hat")
+    return [c.t for c in coeffs if c.sigma_noise > c.noise_level]
 
 
 @exercise(
     "05.1",
-    "the speed-up at matched quality",
-    """
-    speedup = ...  # 1000 / (smallest S at which eta = 0 is at least as good as eta = 1 with S = 1000)
-    """,
+    "where σ̂ overshoots",
+    '''
+    def overshoot(alpha_bar, taus):
+        """The timesteps t of the sub-sequence taus (descending) whose step x_t -> x_prev draws
+        fresh noise sigma_hat larger than the noise x_prev should carry, sqrt(1 - alpha_bar_prev).
+        alpha_bar is the schedule's tensor of T levels; the last step lands on the clean image."""
+        ...
+    ''',
 )
-def _check_speedup(value, seed: int) -> tuple[bool, str]:
-    stored = records.load("digits_quality")
-    g = stored["grid"]
-    row = {str(e): dict(zip(g["steps"], v)) for e, v in zip(g["etas"], g["values"])}
-    target = row["1.0"][1000]
-    s_match = min(S for S in g["steps"] if row["0.0"][S] <= target)
-    expected = 1000 // s_match
-    loose = [S for S in g["steps"] if row["0.0"][S] <= 1.5 * target]
-    v = _as_tensor(value)
-    if v is None or v.numel() != 1:
-        return False, f"Expected one number (a speed-up factor), got {value!r}."
-    v = float(v)
-    if math.isclose(v, expected, rel_tol=1e-6):
-        return (
-            True,
-            f"η = 0 first matches η = 1 at S = 1000 when S = {s_match}: {expected}× fewer network calls.",
+def _check_overshoot(fn, seed: int) -> tuple[bool, str]:
+    gen = _rng(seed)
+    cases = [(1000, 10, 0.02)]
+    for _ in range(3):
+        T = int(torch.randint(200, 1200, (1,), generator=gen))  # noqa: N806
+        S = int(torch.randint(4, 60, (1,), generator=gen))  # noqa: N806
+        cases.append((T, S, float(torch.rand(1, generator=gen)) * 0.03 + 0.01))
+    for T, S, beta_end in cases:  # noqa: N806
+        schedule = linear_schedule(T=T, beta_end=beta_end)
+        alpha_bar, taus = schedule.alpha_bar, timesteps(S, T)
+        expected = _reference_overshoot(schedule, taus)
+        out = _call(fn, alpha_bar.clone(), list(taus))
+        try:
+            got = [int(v) for v in out]
+        except (TypeError, ValueError):
+            return False, f"Expected a list of timesteps (ints), got {out!r:.80}."
+        if got == expected:
+            continue
+        pairs = list(zip(taus, [*taus[1:], None]))
+        a = [float(alpha_bar[t]) for t in taus]
+        a_prev = [float(alpha_bar[p]) if p is not None else 1.0 for _, p in pairs]
+        sig = [math.sqrt(1 - x / y) for x, y in zip(a, a_prev)]
+        with_last = [t for t, p, s in zip(taus, a_prev, sig) if s > math.sqrt(max(1 - p, 0.0))]
+        if got == [taus.index(t) for t in expected]:
+            return False, "Those are positions in taus; return the timesteps t themselves."
+        if got == with_last and got != expected:
+            return False, (
+                "The last step lands on the clean image and draws no noise at all (z = 0 there), "
+                "so it cannot overshoot: leave it out."
+            )
+        if got == [] and expected:
+            return False, (
+                "None found, but σ̂ does overshoot. Two comparisons find none: η = 1's σ "
+                "(√((1 − ᾱ_prev)/(1 − ᾱ_t)) √(1 − ᾱ_t/ᾱ_prev)) never exceeds √(1 − ᾱ_prev), the "
+                "direction term keeps the rest; and σ̂ = √(1 − ᾱ_t/ᾱ_prev) never exceeds √(1 − ᾱ_t), "
+                "the level the step leaves. Compare σ̂ with √(1 − ᾱ_prev), the level it lands on."
+            )
+        return False, (
+            f"For T = {T}, S = {S}: expected {expected}, got {got[:12]}. Hint: pair each t with the next "
+            "entry of taus (ᾱ_prev = 1 after the last), and compare σ̂ with √(1 − ᾱ_prev)."
         )
-    if loose and math.isclose(v, 1000 // min(loose), rel_tol=1e-6):
-        return (
-            False,
-            "That is the speed-up within 1.5× of the quality; the exercise asks for at least as good (≤). Hint: compare with ≤ target.",
-        )
-    if math.isclose(v, s_match / 1000, rel_tol=1e-6):
-        return False, f"Upside down: the speed-up is 1000 / S, here 1000 / {s_match}."
-    return False, (
-        f"Got {v:g}. Hint: take η = 1 at S = 1000 as the target, find the smallest S where the η = 0 row is ≤ it, "
-        "and divide 1000 by that S."
+    return True, (
+        "σ̂ overshoots only on the last few steps, where √(1 − ᾱ_prev) falls fastest: the noise it "
+        "draws there outlasts the steps that were meant to remove it."
     )
 
 
-def _random_spd(gen: torch.Generator, d: int) -> torch.Tensor:
-    a = torch.randn(d, d, generator=gen, dtype=torch.float64)
-    return a @ a.T / d + 0.1 * torch.eye(d, dtype=torch.float64)
+def _matched(ddim: dict, ddpm: list, T: int, k_se: float = 2.0, paired: bool = True):  # noqa: N803
+    k = len(ddpm)
+    for S in sorted(ddim):  # noqa: N806
+        if paired:
+            d = [a - b for a, b in zip(ddim[S], ddpm)]
+            mean = sum(d) / k
+            se = math.sqrt(sum((v - mean) ** 2 for v in d) / (k - 1) / k)
+        else:
+            mean = sum(ddim[S]) / k - sum(ddpm) / k
+            var = lambda xs: sum((v - sum(xs) / k) ** 2 for v in xs) / (k - 1)  # noqa: E731
+            se = math.sqrt(var(ddim[S]) / k + var(ddpm) / k)
+        if mean <= k_se * se:
+            return T / S
+    return None
+
+
+def _speedup_case(gen: torch.Generator, k: int) -> tuple[dict, list]:
+    """Per-seed values where the x_T seed moves every cell together (as on MNIST): pairing
+    removes that common part, the unpaired spread keeps it. The paired differences have a
+    standard error of exactly 0.01, and the excess of each S is placed so that the right rule
+    (S = 100), the unpaired one (20), one with the standard deviation (50) and one with no
+    tolerance (200) each pick a different S."""
+
+    def standardised(sd: float) -> torch.Tensor:
+        v = torch.randn(k, generator=gen, dtype=torch.float64)
+        v = v - v.mean()
+        return v / v.std() * sd
+
+    common, own = standardised(0.25), standardised(0.01 * math.sqrt(k))
+    ddpm = [1.0 + float(c) for c in common]
+    ddim = {}
+    for S, excess in ((10, 0.8), (20, 0.05), (50, 0.03), (100, 0.015), (200, -0.005)):  # noqa: N806
+        ddim[S] = [1.0 + excess + float(c + o) for c, o in zip(common, own)]
+    return ddim, ddpm
 
 
 @exercise(
     "05.2",
-    "the Fréchet distance",
+    "the speed-up at matched quality",
     '''
-    def frechet(mu1, c1, mu2, c2):
-        """The Fréchet distance between N(mu1, c1) and N(mu2, c2)."""
+    def matched_speedup(ddim, ddpm, T=1000):
+        """T / S for the smallest S at which DDIM matches DDPM within the paired spread.
+
+        ddim: {S: [value for each x_T seed]} of eta = 0; ddpm: [value for each x_T seed] of
+        eta = 1 at S = T, the seeds in the same order (paired). Lower values are better. "Matches"
+        means: the mean over seeds of ddim[S][i] - ddpm[i] is at most two standard errors of
+        those differences."""
         ...
     ''',
 )
-def _check_frechet(fn, seed: int) -> tuple[bool, str]:
+def _check_matched_speedup(fn, seed: int) -> tuple[bool, str]:
     gen = _rng(seed)
-    d = 6
-    mu1, mu2 = (
-        torch.randn(d, generator=gen, dtype=torch.float64),
-        torch.randn(d, generator=gen, dtype=torch.float64),
-    )
-    c1, c2 = _random_spd(gen, d), _random_spd(gen, d)
-    got = _tensor(fn, mu1.clone(), c1.clone(), mu2.clone(), c2.clone(), scalar=True)
-    # the matrix square root metrics.frechet_distance uses (it takes feature sets, not moments)
-    s1 = _sqrtm_psd(c1)
-    cross = torch.trace(_sqrtm_psd(s1 @ c2 @ s1))
-    mean_term = ((mu1 - mu2) ** 2).sum()
-    traces = torch.trace(c1) + torch.trace(c2)
-    expected = mean_term + traces - 2 * cross
-    mistakes = {
-        "The factor 2 in front of the cross term is missing.": mean_term + traces - cross,
-        "The mean term |μ₁ − μ₂|² is missing.": traces - 2 * cross,
-        "The square root of C₁C₂ was taken element by element; it must be a matrix square root.": mean_term
-        + traces
-        - 2 * torch.trace((c1 @ c2).abs().sqrt()),
-        "|μ₁ − μ₂| is not squared.": (mu1 - mu2).norm() + traces - 2 * cross,
-    }
-    return _compare(
-        got.reshape(()),
-        expected,
-        "the distance",
-        mistakes,
-        "|μ₁ − μ₂|² + tr(C₁ + C₂ − 2 (C₁^½ C₂ C₁^½)^½); eigh gives matrix square roots.",
-    )
-
-
-@exercise(
-    "05.3",
-    "class-count noise in the feature mean",
-    '''
-    def class_count_shift(class_means, p, n):
-        """E‖m̂ − m‖² for a chunk of n i.i.d. samples whose class counts c are Multinomial(n, p):
-        m̂ = Σ_k (c_k / n) μ_k, m = Σ_k p_k μ_k; class_means is (K, d), p is (K,)."""
-        ...
-    ''',
-)
-def _check_class_count_shift(fn, seed: int) -> tuple[bool, str]:
-    gen = _rng(seed)
-    k = int(torch.randint(4, 11, (1,), generator=gen))
-    d = int(torch.randint(3, 9, (1,), generator=gen))
-    n = int(torch.randint(50, 1000, (1,), generator=gen))
-    means = torch.randn(k, d, generator=gen, dtype=torch.float64) * 2
-    p = torch.softmax(torch.randn(k, generator=gen, dtype=torch.float64), 0)
-    got = _tensor(fn, means.clone(), p.clone(), n, scalar=True)
-    m = p @ means
-    spread = (p * ((means - m) ** 2).sum(1)).sum()
-    uniform = ((means - means.mean(0)) ** 2).sum(1).mean()
-    mistakes = {
-        "The 1 / n is missing: the counts' fractions c_k / n vary less as the chunk grows.": spread,
-        "Divided by n²: Var(c_k / n) = p_k (1 − p_k) / n, one factor n.": spread / n**2,
-        "The class means were not centred on m: the shift only sees their spread about the overall mean.": (
-            p * (means**2).sum(1)
-        ).sum()
-        / n,
-        "The classes were weighted equally; weight each by its probability p_k.": uniform / n,
-    }
-    return _compare(
-        got.reshape(()),
-        spread / n,
-        "the expected squared shift",
-        mistakes,
-        "Cov(c / n) = (diag(p) − p pᵀ) / n, so E‖m̂ − m‖² = Σ_k p_k ‖μ_k − m‖² / n.",
+    for k in (3, 5, 4):
+        ddim, ddpm = _speedup_case(gen, k)
+        expected = _matched(ddim, ddpm, 1000)
+        out = _call(fn, ddim, ddpm, 1000)
+        try:
+            got = float(out)
+        except (TypeError, ValueError):
+            return False, f"Expected a number (the speed-up T / S), got {out!r:.80}."
+        if math.isclose(got, expected, rel_tol=1e-9):
+            continue
+        unpaired = _matched(ddim, ddpm, 1000, paired=False)
+        strict = _matched(ddim, ddpm, 1000, k_se=0.0)
+        sd_not_se = None
+        for S in sorted(ddim):  # noqa: N806
+            d = [a - b for a, b in zip(ddim[S], ddpm)]
+            m = sum(d) / k
+            if m <= 2 * math.sqrt(sum((v - m) ** 2 for v in d) / (k - 1)):
+                sd_not_se = 1000 / S
+                break
+        if unpaired is not None and math.isclose(got, unpaired):
+            return False, (
+                "You compared the two cells' means with their unpaired spreads. The x_T seed moves "
+                "both cells together, so take the differences seed by seed first: their spread is "
+                "the one that says whether the samplers differ."
+            )
+        if sd_not_se is not None and math.isclose(got, sd_not_se):
+            return (
+                False,
+                "Divide the spread of the differences by √(number of seeds): the standard error, not the standard deviation.",
+            )
+        if strict is not None and math.isclose(got, strict):
+            return (
+                False,
+                "You asked for a mean difference ≤ 0; the tolerance is two standard errors of the paired differences.",
+            )
+        if math.isclose(got, (1000 / expected) / 1000):
+            return False, "Upside down: the speed-up is T / S."
+        return (
+            False,
+            f"Got {got:g}, expected {expected:g}. Hint: for each S from the smallest, differences seed by seed, their mean and standard error.",
+        )
+    return (
+        True,
+        "Paired over x_T, the spread is that of the differences, and it is what makes a small speed-up claim checkable.",
     )

@@ -45,3 +45,18 @@ def load(name: str) -> dict:
     if file.suffix != ".json":
         raise ValueError(f"record {name!r} is not JSON; read it with records.path({name!r})")
     return json.loads(file.read_text(encoding="utf-8"))
+
+
+def parts(name: str) -> list[Path]:
+    """The files of a record stored as parts, one JSON file each in the folder ``name`` (for
+    example "mnist_grid": one file per number of steps and x_T seed), sorted by name. Raises
+    ValueError naming the folder when there is no such record."""
+    folder = FOLDER / name if isinstance(name, str) and Path(name).name == name else None
+    if folder is None or not folder.is_dir():
+        known = sorted(
+            p.name for p in FOLDER.iterdir() if p.is_dir() and not p.name.startswith("_")
+        )
+        raise ValueError(
+            f"no stored record made of parts named {name!r}; available: {', '.join(known)}"
+        )
+    return sorted(folder.glob("*.json"))
