@@ -79,6 +79,6 @@ def _check_uniform_timesteps(fn, seed: int) -> tuple[bool, str]:
             return False, "That is the 'linspace' spacing; 'uniform' uses the step T // S from 0."
         return (
             False,
-            f"For S = {S}: got {got[:5]}..., expected {expected[:5]}... Hint: list(range(0, T, T // S))[:S], reversed.",
+            f"For S = {S}: got {got[:5]}..., expected {expected[:5]}... Hint: print the first and last few entries of yours and compare: where does the uniform spacing start, which step does it use, and in which order does the sampler visit them?",
         )
     return True, "matches `timesteps(S, T, 'uniform')` for every S tried."
