@@ -226,10 +226,15 @@ def test_stored_mnist_grid_parts_load_as_sweeps_with_provenance_and_independent_
             assert meta[field], (path.name, field)
         assert f"--steps {S} --seeds {seed}" in meta["command"]
         assert "noise_seed(seed, k)" in meta["noise"]  # each cell's noise: not x_T's stream
-    # the summary is the mean over the seeds of the parts
-    first = load_results(plain[0])[0]
-    S0 = first.steps[0]  # noqa: N806
-    if S0 in summary["steps"]:
-        k = summary["steps"].index(S0)
-        per_seed = summary["per_seed"]["0.0"][str(S0)]
-        assert abs(summary["mean"][0][k] - sum(per_seed) / len(per_seed)) < 1e-3
+    # the summary's mean of every cell is the mean over the seeds of its parts
+    for k, S in enumerate(summary["steps"]):  # noqa: N806
+        for i, eta in enumerate(summary["etas"]):
+            key = eta if eta == "sigma_hat" else str(float(eta))
+            values = [
+                load_results(records.FOLDER / "mnist_grid" / f"S{S}_seed{seed}.json")[0].values[i][
+                    0
+                ]
+                for seed in summary["meta"]["seeds"]
+            ]
+            assert summary["per_seed"][key][str(S)] == [round(v, 4) for v in values]
+            assert abs(summary["mean"][i][k] - sum(values) / len(values)) < 1e-3

@@ -101,6 +101,18 @@ def _random_levels(gen: torch.Generator, n: int = 16) -> tuple[torch.Tensor, tor
     return a_t, a_prev
 
 
+def _on_draws(once: Callable, fn: object, seed: int, draws: int = 3) -> tuple[bool, str]:
+    """``once(fn, gen)`` on ``draws`` independent draws from one seeded generator: the first
+    failure's verdict, or the last success's. For answers that are one number, which a wrong
+    formula can match by chance on a single draw."""
+    gen = _rng(seed)
+    for _ in range(draws):
+        ok, message = once(fn, gen)
+        if not ok:
+            break
+    return ok, message
+
+
 def _as_tensor(value: object) -> torch.Tensor | None:
     try:
         return torch.as_tensor(value, dtype=torch.float64)

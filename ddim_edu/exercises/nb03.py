@@ -9,7 +9,7 @@ import torch
 
 from ..forward import v_target
 from ..schedule import linear_schedule
-from ._core import _compare, _rng, _tensor, exercise
+from ._core import _compare, _on_draws, _rng, _tensor, exercise
 
 
 def _linear_net(gen: torch.Generator, d: int = 2):
@@ -30,12 +30,7 @@ def _linear_net(gen: torch.Generator, d: int = 2):
 def _check_simple_loss(fn, seed: int) -> tuple[bool, str]:
     # one loss is one number, and a wrong formula can match it by chance on one draw (the x_0 target
     # has the noise's distribution here): the answer must match on three independent draws
-    gen = _rng(seed)
-    for _ in range(3):
-        ok, message = _simple_loss_once(fn, gen)
-        if not ok:
-            break
-    return ok, message
+    return _on_draws(_simple_loss_once, fn, seed)
 
 
 def _simple_loss_once(fn, gen: torch.Generator) -> tuple[bool, str]:
@@ -119,12 +114,7 @@ def _check_v_target(fn, seed: int) -> tuple[bool, str]:
 )
 def _check_irreducible_loss(fn, seed: int) -> tuple[bool, str]:
     # one number again: it must match on three independent draws of variances and level
-    gen = _rng(seed)
-    for _ in range(3):
-        ok, message = _irreducible_loss_once(fn, gen)
-        if not ok:
-            break
-    return ok, message
+    return _on_draws(_irreducible_loss_once, fn, seed)
 
 
 def _irreducible_loss_once(fn, gen: torch.Generator) -> tuple[bool, str]:
