@@ -133,6 +133,26 @@ def uniform_ok(S, T):  # noqa: N803
     return list(range(0, T, T // S))[:S][::-1]
 
 
+def _euler_ends(eps_model, x_T, schedule, steps):  # noqa: N803
+    """eta = 0 end points as Euler steps of eq. 14 in (s, x-bar), one per S in steps, then T."""
+    ends = []
+    for S in [*steps, schedule.T]:  # noqa: N806
+        taus = list(range(0, schedule.T, schedule.T // S))[:S][::-1]
+        x = x_T.clone()
+        for i, t in enumerate(taus):
+            a = float(schedule.alpha_bar[t])
+            p = float(schedule.alpha_bar[taus[i + 1]]) if i + 1 < len(taus) else 1.0
+            s, s_prev = ((1 - a) / a) ** 0.5, ((1 - p) / p) ** 0.5
+            x = p**0.5 * (x / a**0.5 + (s_prev - s) * eps_model(x, torch.full((len(x),), t)))
+        ends.append(x)
+    return ends[:-1], ends[-1]
+
+
+def endpoint_gaps_ok(eps_model, x_T, schedule, steps):  # noqa: N803
+    ends, full = _euler_ends(eps_model, x_T, schedule, steps)
+    return [float(torch.sqrt(torch.mean((e - full) ** 2))) for e in ends]
+
+
 def _both_halves(net, x, t, y, null=-1):
     """One call of the 2B rows (classes, then `null`), split into (conditional, unconditional)."""
     out = net(torch.cat([x, x]), torch.cat([t, t]), torch.cat([y, torch.full_like(y, null)]))
@@ -253,6 +273,7 @@ CORRECT = {
     "06.3": norm_band_ok,
     "07.1": total_noise_ok,
     "07.2": uniform_ok,
+    "07.3": endpoint_gaps_ok,
     "08.1": guided_eps_ok,
     "08.2": edit_ok,
     "08.3": clip_x0_ok,
@@ -359,6 +380,32 @@ MISTAKES = {
     "07.2": [
         (lambda S, T: uniform_ok(S, T)[::-1], "ascending"),
         (lambda S, T: [T - 1 - i * (T // S) for i in range(S)], "trailing"),
+    ],
+    "07.3": [
+        (
+            lambda m, x, sch, st: [
+                (e - f).abs().mean() for e, f in _pairs_with(_euler_ends(m, x, sch, st))
+            ],
+            "root mean square",
+        ),
+        (
+            lambda m, x, sch, st: [
+                (e - f).norm(dim=1).mean() for e, f in _pairs_with(_euler_ends(m, x, sch, st))
+            ],
+            "per coordinate",
+        ),
+        (
+            lambda m, x, sch, st: [
+                (e - x).pow(2).mean().sqrt() for e in _euler_ends(m, x, sch, st)[0]
+            ],
+            "compared each sample with x_T",
+        ),
+        (
+            lambda m, x, sch, st: (
+                lambda ends: [(e - ends[-1]).pow(2).mean().sqrt() for e in ends]
+            )(_euler_ends(m, x, sch, st)[0]),
+            "the reference is the T-step sampler",
+        ),
     ],
     "08.1": [
         (
@@ -494,6 +541,11 @@ MISTAKES = {
         (lambda a, taus, eta: noise_memory_ok(a, taus, eta)[1:], "Start with 1.0"),
     ],
 }
+
+
+def _pairs_with(ends_and_full):
+    ends, full = ends_and_full
+    return [(e, full) for e in ends]
 
 
 def _sum_sigma(S, eta):  # noqa: N803
