@@ -35,7 +35,7 @@ class DigitsScore:
         float  # digits-FID of the stratified half B against A (no class-count noise)
     )
     kid: float  # unbiased KID against half A (mean over subsets)
-    kid_std: float
+    kid_std: float  # standard deviation of KID over the random subsets (its spread at that size)
     kid_floor: float  # KID between the two real halves
     confident: float  # fraction the classifier assigns to a class with probability >= 0.9
     class_fractions: list[float]  # fraction of samples per predicted class 0..9
@@ -51,7 +51,8 @@ class DigitsScore:
     def summary(self) -> str:
         return (
             f"{self.metric} {self.fid:.3f} (floor {self.fid_floor:.3f} ± {self.fid_floor_sd:.3f}, "
-            f"{self.fid_ratio:.2f}x), KID {self.kid * 1e3:.2f}e-3 (floor {self.kid_floor * 1e3:.2f}e-3), "
+            f"{self.fid_ratio:.2f}x), KID ({self.kid * 1e3:+.2f} ± {self.kid_std * 1e3:.2f})e-3 "
+            f"(floor {self.kid_floor * 1e3:+.2f}e-3; ± the spread over subsets), "
             f"{self.confident:.0%} confident, class TV {self.class_tv:.3f} "
             f"(i.i.d. real: {self.class_tv_floor:.3f}), n = {self.n}"
         )

@@ -415,15 +415,17 @@ def ddim_invert(
 def to_ode_coordinates(
     x: torch.Tensor, alpha_bar: float | torch.Tensor
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """(x_bar, sigma) of eq. 13: x_bar = x / sqrt(alpha_bar), sigma = sqrt((1 - alpha_bar) / alpha_bar).
+    """(x_bar, s) of eq. 13: x_bar = x / sqrt(alpha_bar), s = sqrt((1 - alpha_bar) / alpha_bar).
 
-    In these coordinates DDIM (eta = 0) is Euler's method on d x_bar = eps(x_bar / sqrt(sigma^2 + 1)) d sigma.
+    s is the ODE time, which the paper calls sigma (the course keeps sigma for the sampler's noise
+    sigma_t(eta)). In these coordinates DDIM (eta = 0) is Euler's method on
+    d x_bar = eps(x_bar / sqrt(s^2 + 1)) d s.
     ``alpha_bar`` may be a float or a tensor broadcastable against x (e.g. one value per row of a
     trajectory, shape (S + 1, 1, 1)).
     """
     a = torch.as_tensor(alpha_bar, dtype=torch.float64)
-    sigma = torch.sqrt((1.0 - a) / a)
-    return x / torch.sqrt(a).to(x.dtype), sigma
+    s = torch.sqrt((1.0 - a) / a)
+    return x / torch.sqrt(a).to(x.dtype), s
 
 
 def trajectory_alpha_bars(schedule: Schedule, taus: Sequence[int]) -> torch.Tensor:

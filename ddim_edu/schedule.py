@@ -66,7 +66,10 @@ class Schedule:
         return 1.0 if t < 0 else float(self.alpha_bar[t])
 
     def sigma(self) -> torch.Tensor:
-        """The ODE time sigma_t = sqrt((1 - alpha_bar_t) / alpha_bar_t) of eq. 13, float64 (T,)."""
+        """The ODE time s_t = sqrt((1 - alpha_bar_t) / alpha_bar_t) of eq. 13, float64 (T,).
+
+        The paper calls it sigma; the course writes s, keeping sigma for the sampler's noise
+        sigma_t(eta) of eq. 16 (notebook 04)."""
         return torch.sqrt((1.0 - self.alpha_bar) / self.alpha_bar)
 
     def snr(self) -> torch.Tensor:

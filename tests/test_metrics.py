@@ -68,6 +68,9 @@ def test_real_digits_score_at_the_floor_and_noise_far_above(quality):
     noise = quality(torch.rand(900, 1, 8, 8, generator=torch.Generator().manual_seed(0)) * 2 - 1)
     assert noise.fid > 50 * noise.fid_floor
     assert noise.kid > 100 * abs(real.kid_floor)
+    line = noise.summary()  # every distance beside its floor, KID with its spread over subsets
+    assert f"KID ({noise.kid * 1e3:+.2f} ± {noise.kid_std * 1e3:.2f})e-3" in line
+    assert f"floor {noise.fid_floor:.3f}" in line and f"n = {noise.n}" in line
 
 
 def test_the_floor_counts_class_count_noise(quality):
