@@ -54,8 +54,10 @@ def add_options(parser: argparse.ArgumentParser, cls: type) -> None:
     a switch: ``--flip`` sets a field that defaults to False, ``--no-attention`` clears one that
     defaults to True. ``tuple[int, ...]`` takes comma-separated integers >= 1, ``X | None`` an X,
     and a field without a default is a required option. ``metadata`` may also give ``choices``,
-    ``type`` (the parser of the option's text, for types beyond these) and ``group`` (options of
-    one group exclude each other). The help shows the field's default unless the text names it.
+    ``type`` (the parser of the option's text, for types beyond these), ``group`` (options of
+    one group exclude each other), ``metavar`` (the value's name in the help) and ``positional``
+    (True: a positional argument named by ``metavar``, for a field without a default). The help
+    shows the field's default unless the text names it.
     Options left out are left out of the parsed namespace, so the dataclass fills in its own
     defaults (see ``config_from_args``).
     """
@@ -96,6 +98,17 @@ def add_options(parser: argparse.ArgumentParser, cls: type) -> None:
                 f"{cls.__name__}.{f.name}: no command-line form for {kind!r}; "
                 'give metadata["type"] or leave out metadata["help"]'
             )
+        if meta.get("positional"):
+            if not required:
+                raise TypeError(f"{cls.__name__}.{f.name}: a positional argument has no default")
+            target.add_argument(
+                f.name,
+                type=parse,
+                choices=meta.get("choices"),
+                metavar=meta.get("metavar"),
+                help=text.replace("%", "%%"),
+            )
+            continue
         if not required and f.default is not None and "(default" not in text:
             text += f" (default: {_shown(f.default)})"
         target.add_argument(
@@ -103,6 +116,7 @@ def add_options(parser: argparse.ArgumentParser, cls: type) -> None:
             dest=f.name,
             type=parse,
             choices=meta.get("choices"),
+            metavar=meta.get("metavar"),
             required=required,
             default=argparse.SUPPRESS,
             help=text.replace("%", "%%"),
@@ -194,6 +208,29 @@ class ShapesOptions:
     seed: int = field(default=0, metadata={"help": "seed"})
     overwrite: bool = field(
         default=False, metadata={"help": "write into a folder that is not empty"}
+    )
+
+
+@dataclass
+class NotebooksOptions:
+    """``notebooks``: the arguments of ``course.copy_notebooks``."""
+
+    folder: str = field(
+        metadata={
+            "help": "folder to copy them into (created if needed)",
+            "positional": True,
+            "metavar": "DIR",
+        }
+    )
+    student: bool = field(
+        default=False,
+        metadata={
+            "help": "the student copies (exercise skeletons and their checks, no outputs) "
+            "instead of the instructor notebooks (solutions and the outputs of a full run)"
+        },
+    )
+    force: bool = field(
+        default=False, metadata={"help": "replace notebooks of the same name already in DIR"}
     )
 
 
@@ -315,6 +352,24 @@ def _make_shapes(o: ShapesOptions, command: str, progress: bool) -> None:
     print(f"wrote {o.n} images of {o.size}x{o.size} to {folder}")
 
 
+def _notebooks(o: NotebooksOptions, command: str, progress: bool) -> None:
+    from . import course
+
+    names = tuple(p.name for p in course.notebooks(o.student))
+    folder = check_out_folder(o.folder, "DIR", names)
+    for path in course.copy_notebooks(folder, student=o.student, force=o.force):
+        print(f"wrote {path}")
+    kind = "student" if o.student else "instructor"
+    print(f"{len(names)} {kind} notebooks from {course.folder(o.student)} in {folder}")
+    missing = course.missing_requirements()
+    if missing:
+        print(
+            "to run them, install JupyterLab and what they use: pip install "
+            + " ".join(f'"{r}"' for r in missing)
+        )
+    print(f"open them with: jupyter lab {folder}")
+
+
 TRAIN_HELP = """\
 Train a noise-prediction model with DDPM's simple loss. Checkpoints go to --out (written
 atomically); running the same command again resumes from the last one.
@@ -344,12 +399,23 @@ the file; the numbers equal a one-process run with the same seed:
 """
 
 
+NOTEBOOKS_HELP = """\
+Copy the course's notebooks into a folder of your own, to run and edit them there: the
+instructor notebooks (solutions, and the outputs of a full run), or with --student the student
+copies (each exercise a skeleton to fill in, followed by its check). They run from any folder;
+what they read ships inside the package. Files already in DIR are kept unless --force.
+
+    python -m ddim_edu notebooks --student course
+    jupyter lab course
+"""
+
+
 @dataclass(frozen=True)
 class Command:
     options: type  # the dataclass of its options
     run: Callable[[typing.Any, str, bool], None]
-    help: str
-    description: str = ""
+    help: str  # its line in `python -m ddim_edu --help`, which must fit in 80 columns
+    description: str = ""  # the head of the command's own --help
     progress: bool = True  # whether it has --no-progress
 
 
@@ -357,52 +423,76 @@ COMMANDS = {
     "demo": Command(
         DemoOptions,
         _demo,
-        "S x eta table on a 2-D Gaussian mixture with the exact eps*; writes figures/",
+        "S x eta table on a 2-D mixture with the exact eps*",
         (demo.__doc__ or "").strip(),
     ),
     "train": Command(
         TrainConfig,
         _train,
-        "train a denoiser (UNet for images, MLP for 2-D points) with EMA and checkpoints",
+        "train a denoiser (image UNet or 2-D MLP) with EMA",
         TRAIN_HELP,
     ),
     "train-classifier": Command(
         ClassifierOptions,
         _train_classifier,
-        "train a digit classifier (8x8 digits or MNIST) whose features define digits-FID, MNIST-FID and KID",
+        "train the classifier behind digits-FID, MNIST-FID, KID",
         (classifier.__doc__ or "").strip(),
     ),
     "export": Command(
         ExportOptions,
         _export,
-        "copy a run's EMA weights into the shipped weights folder and record them in its manifest",
+        "add a run's EMA weights to a weights folder",
+        "Copy a run's EMA weights into a weights folder and record them in its manifest.",
         progress=False,
     ),
     "sweep": Command(
         SweepConfig,
         _sweep,
-        "the S x eta quality grid (Table 1) for a model, as a results file; splits cells under torchrun",
+        "the S x eta quality grid (Table 1) as a results file",
         SWEEP_HELP,
     ),
     "make-shapes": Command(
         ShapesOptions,
         _make_shapes,
-        "write a folder of synthetic 32x32 RGB images (coloured shapes) to try the own-images recipe",
+        "write synthetic 32x32 RGB images of coloured shapes",
+        "Write a folder of synthetic 32x32 RGB images (coloured shapes) to try the own-images "
+        "recipe.",
+        progress=False,
+    ),
+    "notebooks": Command(
+        NotebooksOptions,
+        _notebooks,
+        "copy the course's notebooks (--student: exercises)",
+        NOTEBOOKS_HELP,
         progress=False,
     ),
 }
 
 
+def command_list() -> str:
+    """Every command and its one-line help, aligned: what ``python -m ddim_edu --help`` lists."""
+    width = max(map(len, COMMANDS)) + 2
+    lines = [f"  {name:<{width}}{command.help}" for name, command in COMMANDS.items()]
+    return "\n".join(["commands:", *lines])
+
+
 def build_parser() -> argparse.ArgumentParser:
+    # the commands are listed as written (argparse would wrap a help after a long name)
+    head = __doc__.split("\n")[0]
     parser = argparse.ArgumentParser(
-        prog="python -m ddim_edu", description=__doc__.split("\n\n")[0]
+        prog="python -m ddim_edu",
+        usage="%(prog)s [-h] COMMAND ...",
+        description=f"{head}\n\n{command_list()}",
+        epilog="python -m ddim_edu COMMAND --help shows the options of one command.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    sub = parser.add_subparsers(dest="command", required=True)
+    sub = parser.add_subparsers(
+        dest="command", required=True, metavar="COMMAND", help=argparse.SUPPRESS, prog=parser.prog
+    )
     for name, command in COMMANDS.items():
         p = sub.add_parser(
             name,
-            help=command.help,
-            description=command.description or None,
+            description=command.description or command.help,
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )
         add_options(p, command.options)

@@ -3,6 +3,7 @@
 import dataclasses
 import json
 import re
+from pathlib import Path
 
 import pytest
 from helpers import forbid
@@ -20,6 +21,8 @@ def parse(argv):
 
 
 def flag(f: dataclasses.Field) -> str:
+    if f.metadata.get("positional"):
+        return f.metadata["metavar"]
     return ("--no-" if f.default is True else "--") + f.name.replace("_", "-")
 
 
@@ -67,6 +70,44 @@ def test_a_new_field_reaches_the_train_command(monkeypatch):
     monkeypatch.setitem(cli.COMMANDS, "train", command)
     assert parse(["train", "--warm-start", "--steps", "7"]) == extended(warm_start=True, steps=7)
     assert parse(["train"]).warm_start is False
+
+
+def test_a_positional_field_is_an_argument_named_by_its_metavar():
+    where = dataclasses.make_dataclass(
+        "Where",
+        [
+            ("folder", str, dataclasses.field(metadata={"help": "a folder", "positional": True,
+                                                         "metavar": "DIR"})),
+            ("deep", bool, dataclasses.field(default=False, metadata={"help": "go deep"})),
+        ],
+    )  # fmt: skip
+    parser = cli.argparse.ArgumentParser(prog="where")
+    cli.add_options(parser, where)
+    assert "usage: where [-h] [--deep] DIR" in parser.format_help()
+    assert cli.config_from_args(where, parser.parse_args(["x", "--deep"])) == where("x", True)
+    defaulted = dataclasses.make_dataclass(
+        "Defaulted",
+        [("folder", str, dataclasses.field(default=".", metadata={"help": "a folder",
+                                                                   "positional": True}))],
+    )  # fmt: skip
+    with pytest.raises(TypeError, match="Defaulted.folder: a positional argument has no default"):
+        cli.add_options(cli.argparse.ArgumentParser(), defaulted)
+
+
+def test_help_lists_every_command_on_one_line_of_80_columns(monkeypatch, capsys):
+    monkeypatch.setenv("COLUMNS", "80")
+    with pytest.raises(SystemExit) as stop:
+        cli.main(["--help"])
+    assert stop.value.code == 0
+    text = capsys.readouterr().out
+    assert "notebooks" in cli.COMMANDS and max(map(len, text.splitlines())) <= 80
+    listed = re.findall(r"^  (\S+) +(\S.*)$", text.split("commands:\n")[1].split("\n\n")[0], re.M)
+    assert listed == [(name, command.help) for name, command in cli.COMMANDS.items()]
+    subparsers = cli.build_parser()._subparsers._group_actions[0].choices
+    for name in cli.COMMANDS:  # and each command's own --help opens with more than its line
+        assert (
+            subparsers[name].description and subparsers[name].prog == f"python -m ddim_edu {name}"
+        )
 
 
 def test_a_field_without_a_command_line_form_is_refused_by_name():
@@ -250,3 +291,78 @@ def test_path_errors_are_one_line_naming_the_file_and_bugs_keep_their_traceback(
 
         with pytest.raises(type(bug)):
             cli.exit_code(raising)
+
+
+# --- notebooks: copy the course's notebooks into a folder ------------------------------------------
+
+ROOT = Path(__file__).resolve().parents[1]
+INSTRUCTOR = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+STUDENT = sorted((ROOT / "notebooks" / "student").glob("[0-9][0-9]_*.ipynb"))
+
+
+@pytest.mark.parametrize("student", [False, True], ids=["instructor", "student"])
+def test_notebooks_copies_the_course_into_a_new_folder(student, tmp_path, capsys):
+    folder = tmp_path / "a" / "course"  # two levels that do not exist yet
+    sources = STUDENT if student else INSTRUCTOR
+    assert cli.main(["notebooks", *(["--student"] if student else []), str(folder)]) == 0
+    assert sorted(folder.iterdir()) == [folder / p.name for p in sources] and len(sources) >= 8
+    assert all((folder / p.name).read_bytes() == p.read_bytes() for p in sources)
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[: len(sources)] == [f"wrote {folder / p.name}" for p in sources]
+    kind = "student" if student else "instructor"
+    assert f"{len(sources)} {kind} notebooks from {sources[0].parent} in {folder}" in lines
+    assert lines[-1] == f"open them with: jupyter lab {folder}"
+
+
+def test_notebooks_keeps_existing_files_unless_force(tmp_path, capsys):
+    mine = tmp_path / STUDENT[1].name
+    mine.write_text("my answers")
+    argv = ["notebooks", "--student", str(tmp_path)]
+    assert cli.main(argv) == 2
+    assert capsys.readouterr() == (
+        "",
+        f"error: {str(mine)!r} exists; pass force=True (--force) to replace it, or choose "
+        "another folder\n",
+    )
+    assert list(tmp_path.iterdir()) == [mine] and mine.read_text() == "my answers"
+    assert cli.main([*argv, "--force"]) == 0
+    assert mine.read_bytes() == STUDENT[1].read_bytes() and len(list(tmp_path.iterdir())) == 8
+    assert cli.main(argv) == 2
+    assert f"(and {len(STUDENT) - 1} more of the notebooks); pass force=True (--force) to " \
+        "replace them" in capsys.readouterr().err  # fmt: skip
+
+
+def test_notebooks_checks_the_folder_before_copying_anything(tmp_path, capsys, monkeypatch):
+    from ddim_edu import course
+
+    forbid(monkeypatch, course, "write_atomic", "copying")
+    victim = tmp_path / "victim"
+    victim.write_text("keep")
+    assert cli.main(["notebooks", str(victim)]) == 2
+    assert capsys.readouterr().err == f"error: DIR {str(victim)!r} is a file, not a folder\n"
+    assert cli.main(["notebooks", str(victim / "course")]) == 2
+    assert "is a file, not a folder" in capsys.readouterr().err
+    (tmp_path / "course" / INSTRUCTOR[-1].name).mkdir(parents=True)  # in the way, last in line
+    assert cli.main(["notebooks", "--force", str(tmp_path / "course")]) == 2
+    assert capsys.readouterr().err == (
+        f"error: DIR {str(tmp_path / 'course')!r}: {str(tmp_path / 'course' / INSTRUCTOR[-1].name)!r}"
+        " is a folder, not a file\n"
+    )
+    assert victim.read_text() == "keep" and sorted(tmp_path.rglob("*.ipynb")) == [
+        tmp_path / "course" / INSTRUCTOR[-1].name
+    ]
+    with pytest.raises(SystemExit) as stop:  # DIR is required
+        cli.build_parser().parse_args(["notebooks", "--student"])
+    assert stop.value.code == 2
+    assert "the following arguments are required: DIR" in capsys.readouterr().err
+
+
+def test_notebooks_names_what_the_notebooks_need_when_it_is_missing(tmp_path, capsys, monkeypatch):
+    from ddim_edu import course
+
+    monkeypatch.setattr(course, "missing_requirements", lambda: ["jupyterlab>=4", "sympy>=1.12"])
+    assert cli.main(["notebooks", "--student", str(tmp_path)]) == 0
+    assert (
+        'to run them, install JupyterLab and what they use: pip install "jupyterlab>=4" '
+        '"sympy>=1.12"' in capsys.readouterr().out
+    )
