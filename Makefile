@@ -3,6 +3,7 @@
 #   make test   install what the tests need, run the linter, the tests and the notebooks (nbval)
 #   make test-fast  the linter and the fast unit tests (no processes, browser or notebooks)
 #   make lab    JupyterLab on notebooks/
+#   make site   the course as a static website that reads offline, in build/site/ (open index.html)
 
 PYTHON ?= python3
 VENV ?= .venv
@@ -12,7 +13,7 @@ PIP := $(PY) -m pip
 # With a GPU, choose your build: make demo TORCH_SPEC="torch --index-url https://download.pytorch.org/whl/cu126"
 TORCH_SPEC ?= torch==2.13.0
 
-.PHONY: demo test test-fast lint format install clean lab notebooks chromium bench
+.PHONY: demo test test-fast lint format install clean lab notebooks chromium bench site
 
 $(VENV)/.core: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +28,10 @@ $(VENV)/.dev: $(VENV)/.core
 
 $(VENV)/.lab: $(VENV)/.core
 	$(PIP) install --quiet -e ".[notebooks]"
+	touch $@
+
+$(VENV)/.site: $(VENV)/.core
+	$(PIP) install --quiet -e ".[site]"
 	touch $@
 
 install: $(VENV)/.core
@@ -56,9 +61,9 @@ chromium:
 	  else echo "note: no /usr/bin/chromium and no root apt-get: the browser test will be skipped"; fi; \
 	fi
 
-# unit tests, the browser test, then every notebook executed by nbval in FAST mode
-test: lint chromium
-	DDIM_EDU_FAST=1 DDIM_EDU_ARTIFACTS=test-artifacts \
+# unit tests, the browser tests (JupyterLab, the website), then every notebook under nbval in FAST mode
+test: lint chromium site
+	DDIM_EDU_FAST=1 DDIM_EDU_ARTIFACTS=test-artifacts DDIM_EDU_SITE=$(SITE) \
 	DDIM_EDU_BROWSER=$$(test -x /usr/bin/chromium && echo 1 || echo 0) \
 	$(PY) -m pytest -q tests --nbval-lax --nbval-current-env notebooks --ignore=notebooks/student \
 	  --durations=15
@@ -74,6 +79,15 @@ bench: $(VENV)/.dev
 	$(PIP) install --quiet -e ".[bench]"
 	$(PY) benchmarks/sampler_speed.py --notebooks
 
+# the course as a static website: the README as home page, docs/, the notebooks 01-08 with their
+# stored outputs (never executed) and download links to them and their student copies, every
+# figure, search; MathJax and every asset served from the site itself, so it reads with no network.
+# Rebuilds only what changed (a full build takes about 15 s on 2 CPU cores once installed);
+# tests/test_site.py opens every page in Chromium
+SITE ?= build/site
+site: $(VENV)/.site
+	$(PY) scripts/build_site.py --out $(SITE)
+
 # JupyterLab on notebooks/ in the project's environment (ipywidgets included)
 lab: $(VENV)/.lab
 	$(VENV)/bin/jupyter lab notebooks
@@ -83,4 +97,4 @@ notebooks: $(VENV)/.lab
 	cd notebooks && for nb in [0-9]*.ipynb; do ../$(VENV)/bin/jupyter nbconvert --to notebook --execute --inplace "$$nb" || exit 1; done
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info
+	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info $(SITE) build/site-work

@@ -277,6 +277,69 @@ def draw_samples(path: Path, steps=(5, 10, 20, 50), per_row: int = 10) -> Path:
     return save_image_grid(torch.cat(rows), path, nrow=per_row, scale=2)
 
 
+def draw_front(summary: dict, path: Path, steps=(10, 20, 50), per_row: int = 8) -> Path:
+    """The README's picture: left, samples from one x_T (seed 0, the grid's seed-0 labels) for each
+    S of ``steps`` at eta = 0 and eta = 1, one labelled row each; right, the grid's mean MNIST-FID
+    against S for every eta of the summary, beside the floor."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import matplotlib.ticker
+
+    from ddim_edu import pretrained
+    from ddim_edu.checkpoints import write_atomic
+    from ddim_edu.fast import FastSampler
+    from ddim_edu.guidance import ClassConditioned
+    from ddim_edu.schedule import timesteps
+
+    model = pretrained.load("mnist")
+    x_T = torch.randn((per_row, 1, 28, 28), generator=torch.Generator().manual_seed(0))  # noqa: N806
+    cond = ClassConditioned(model, data_labels(per_row, 0), guidance_scale=1.0)
+    rows, names = [], []
+    for eta in (0.0, 1.0):
+        for S in steps:  # noqa: N806
+            sampler = FastSampler(cond, model.schedule, timesteps(S, model.schedule.T), eta=eta)
+            with torch.no_grad():
+                x = sampler(x_T, generator=torch.Generator().manual_seed(1)).clamp(-1, 1)
+            rows.append(torch.cat(list(x[:, 0]), dim=1))  # (28, 28 per_row)
+            names.append(f"η = {eta:g}, S = {S}")
+    fig = plt.figure(figsize=(12.5, 4.4))
+    grid = fig.add_gridspec(1, 2, width_ratios=[1.45, 1.0], wspace=0.28)
+    left = grid[0].subgridspec(len(rows), 1, hspace=0.08)
+    for i, (row, name) in enumerate(zip(rows, names)):
+        ax = fig.add_subplot(left[i])
+        ax.imshow(row.numpy(), cmap="gray", vmin=-1, vmax=1)
+        ax.set_xticks([]), ax.set_yticks([])
+        ax.set_ylabel(name, rotation=0, ha="right", va="center", fontsize=9)
+        if i == 0:
+            ax.set_title(f"{per_row} samples from one x_T (seed 0), classes {data_labels(per_row, 0).tolist()}",
+                         fontsize=10)  # fmt: skip
+    ax = fig.add_subplot(grid[1])
+    k, grid_steps = len(summary["meta"]["seeds"]), summary["steps"]
+    for i, e in enumerate(summary["etas"]):
+        per = summary["per_seed"][eta_key(e)]
+        mean = [sum(per[str(S)]) / k for S in grid_steps]
+        ax.plot(grid_steps, mean, marker="o", color=f"C{i}",
+                label="σ̂ (DDPM's larger variance)" if e == "sigma_hat" else f"η = {e:g}")  # fmt: skip
+    if summary["floor"]:
+        ax.axhline(summary["floor"], color="gray", ls=":", label="real held-out digits (floor)")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xticks(grid_steps, [str(S) for S in grid_steps])
+    ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+    ax.set_xlabel("S (sampling steps, log scale)")
+    ax.set_ylabel("MNIST-FID (lower is better, log scale)")
+    n = summary["meta"]["n_per_cell"]
+    ax.set_title(f"quality against S and η: {k} x_T seeds × {n:,} samples a cell", fontsize=10)
+    ax.legend(fontsize=8)
+    buffer = io.BytesIO()
+    fig.savefig(buffer, dpi=110, format="png", bbox_inches="tight")
+    plt.close(fig)
+    write_atomic(path, buffer.getvalue())
+    return path
+
+
 def main(argv: list[str] | None = None) -> dict:
     from ddim_edu.sweep import ETA_GRID
 
@@ -302,6 +365,11 @@ def main(argv: list[str] | None = None) -> dict:
         "--samples-figure",
         default=None,
         help="also draw samples from one x_T, a row per (S, eta 0 / 1), S = 5, 10, 20, 50",
+    )
+    parser.add_argument(
+        "--front-figure",
+        default=None,
+        help="also draw the README's picture: samples at S = 10, 20, 50 for eta 0 and 1 beside the grid",
     )
     parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N (default: cpu)")
     parser.add_argument(
@@ -349,6 +417,8 @@ def main(argv: list[str] | None = None) -> dict:
     print(f"wrote {out} and {figure}")
     if args.samples_figure:
         print(f"wrote {draw_samples(Path(args.samples_figure))}")
+    if args.front_figure:
+        print(f"wrote {draw_front(summary, Path(args.front_figure))}")
     return summary
 
 
