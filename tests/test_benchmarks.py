@@ -207,6 +207,9 @@ def test_mnist_grid_summary_pairs_cells_by_seed(tmp_path):
     )
     figure = script.draw(summary, tmp_path / "grid.png")
     assert figure.stat().st_size > 10_000
+    # the README's picture: samples of the shipped MNIST model beside the summary's curves
+    front = script.draw_front(summary, tmp_path / "front.png", steps=(2, 3), per_row=2)
+    assert front.stat().st_size > 10_000
 
 
 def test_stored_mnist_grid_parts_load_as_sweeps_with_provenance_and_independent_noise():
