@@ -1,6 +1,22 @@
 """Small helpers shared by the tests."""
 
+import os
+
 import torch
+
+# Debian's Chromium for the browser tests (never a downloaded browser); DDIM_EDU_BROWSER=1, which
+# `make test` sets when it is installed, turns a missing browser into a failure instead of a skip
+CHROMIUM = os.environ.get("DDIM_EDU_CHROMIUM", "/usr/bin/chromium")
+BROWSER_REQUIRED = os.environ.get("DDIM_EDU_BROWSER", "0") == "1"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 
 
 def gaussian_noise(n, d=2, seed=0, dtype=torch.float64):

@@ -23,20 +23,11 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from helpers import BROWSER_REQUIRED as REQUIRED
+from helpers import CHROMIUM, CHROMIUM_ARGS
 
 ROOT = Path(__file__).resolve().parents[1]
-CHROMIUM = os.environ.get("DDIM_EDU_CHROMIUM", "/usr/bin/chromium")
-REQUIRED = os.environ.get("DDIM_EDU_BROWSER", "0") == "1"
 NOTEBOOK = "07_interactive_explorer.ipynb"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 
 
 def _missing() -> str | None:

@@ -34,21 +34,12 @@ from pathlib import Path
 from urllib.parse import unquote, urldefrag, urlsplit
 
 import pytest
+from helpers import BROWSER_REQUIRED as REQUIRED
+from helpers import CHROMIUM, CHROMIUM_ARGS
 
 pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[1]
-CHROMIUM = os.environ.get("DDIM_EDU_CHROMIUM", "/usr/bin/chromium")
-REQUIRED = os.environ.get("DDIM_EDU_BROWSER", "0") == "1"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 NOTEBOOK_SHOT = "04_ddpm_vs_ddim_trajectories"
 # a limit on waiting, not a claim about speed: the machine may be busy with other work
 WAIT_MS = 180_000
