@@ -178,7 +178,8 @@ def test_the_student_notebook_05_reads_its_records_from_its_own_folder(installed
     nb = nbformat.read(STUDENT_05, as_version=4)
     code = [c for c in nb.cells if c.cell_type == "code"]
     reading = [c for c in code if _reads_a_record(c)]
-    assert len(reading) == 3  # the grid, its columns still in parts, a part's provenance
+    # the grid, its columns still in parts, the guided rows, a part's provenance
+    assert len(reading) == 4
     exercise = [c for c in code if c.metadata.get("exercise") == "05.1"]
     assert [c.metadata.tags for c in exercise] == [["skeleton"], ["check"]]
     where = nbformat.v4.new_code_cell("import ddim_edu\nprint(ddim_edu.__file__)")
@@ -201,7 +202,9 @@ def test_the_student_notebook_05_reads_its_records_from_its_own_folder(installed
     assert records.load("mnist_grid")["meta"]["command"] in text(
         nb.cells[1]
     )  # it prints its record's
-    assert first_part["meta"]["command"] in text(nb.cells[3])  # command, and a part's
+    guided = records.load("mnist_grid_w2")
+    assert f"guidance scale w = {guided['meta']['guidance_scale']:g}" in text(nb.cells[3])
+    assert first_part["meta"]["command"] in text(nb.cells[4])  # command, and a part's
     assert "❌ not yet" in text(nb.cells[-2]) and "replace the `...`" in text(nb.cells[-2])
     assert text(nb.cells[-1]).strip() == str(site / "ddim_edu" / "__init__.py")  # not the repo's
     assert not (work / "benchmarks").exists()
