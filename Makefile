@@ -61,9 +61,15 @@ chromium:
 	  else echo "note: no /usr/bin/chromium and no root apt-get: the browser test will be skipped"; fi; \
 	fi
 
+# torch runs on TEST_THREADS threads in each test process (and the kernels it starts). With two,
+# a process whose threads share a core with another busy process waits at every parallel region:
+# beside a sampling run on 2 cores the solved notebook 05 took over 600 s with two threads and
+# 97 s with one (70 s and 87 s on the idle machine). `make test TEST_THREADS=2` on an idle machine.
+TEST_THREADS ?= 1
+
 # unit tests, the browser tests (JupyterLab, the website), then every notebook under nbval in FAST mode
 test: lint chromium site
-	DDIM_EDU_FAST=1 DDIM_EDU_ARTIFACTS=test-artifacts DDIM_EDU_SITE=$(SITE) \
+	OMP_NUM_THREADS=$(TEST_THREADS) DDIM_EDU_FAST=1 DDIM_EDU_ARTIFACTS=test-artifacts DDIM_EDU_SITE=$(SITE) \
 	DDIM_EDU_BROWSER=$$(test -x /usr/bin/chromium && echo 1 || echo 0) \
 	$(PY) -m pytest -q tests --nbval-lax --nbval-current-env notebooks --ignore=notebooks/student \
 	  --durations=15
@@ -71,7 +77,7 @@ test: lint chromium site
 # while developing: the unit tests without the slow ones (processes, browser, notebooks, long
 # training runs), about two minutes on 2 CPU cores; `make test` runs everything
 test-fast: lint
-	DDIM_EDU_FAST=1 DDIM_EDU_ARTIFACTS=test-artifacts $(PY) -m pytest -q tests -m "not slow" --durations=10
+	OMP_NUM_THREADS=$(TEST_THREADS) DDIM_EDU_FAST=1 DDIM_EDU_ARTIFACTS=test-artifacts $(PY) -m pytest -q tests -m "not slow" --durations=10
 
 # where the time goes (the README's numbers): sampler vs network vs diffusers, time vs S,
 # training throughput, each notebook under nbval; diffusers is installed for this only
