@@ -46,5 +46,12 @@ def figures_dir() -> Path:
 def save_figure(fig, name: str, dpi: int = 110) -> Path:
     """Save a matplotlib figure as figures/<name>.png (see ``figures_dir``)."""
     path = figures_dir() / f"{name}.png"
-    fig.savefig(path, dpi=dpi, bbox_inches="tight")
+    # written beside its name, then renamed: a run that stops half-way, or two runs saving the same
+    # figure at once (notebooks under test in parallel), never leave a truncated file
+    part = path.with_name(f".{name}.{os.getpid()}.png")
+    try:
+        fig.savefig(part, dpi=dpi, bbox_inches="tight")
+        os.replace(part, path)
+    finally:
+        part.unlink(missing_ok=True)
     return path
