@@ -14,8 +14,9 @@ scale 1: this samples the data's distribution p(x) = sum_y p(y) p(x | y) through
 class entries, at 1.4-1.8x the MNIST-FID floor, where its "no class" entry stays at about 18x
 (ddim_edu/records/mnist_quality.json); so the grid shows the sampler's effects rather than that
 entry's error. Each part is written to ``PARTS/S{S}_seed{seed}.json`` as soon as it is done and is
-skipped when it is there already, so a long CPU run can stop and continue later from the stored
-parts.
+skipped when it is there already; within a part, each finished cell (one eta) is kept in
+``PARTS/in_progress/S{S}_seed{seed}/`` until the part is written. So a long CPU run can stop at
+any time and continue later, losing at most the cell it was sampling.
 
 With ``--guidance W`` the parts are the guided rows people ask about next: eta = 0 and eta = 1,
 classes 0-9 in turn (n / 10 of each) with guidance scale W, the same x_T and noise;
@@ -37,6 +38,7 @@ import argparse
 import io
 import json
 import math
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -58,6 +60,12 @@ def _ints(text: str) -> list[int]:
 def part_path(parts: Path, S: int, seed: int, w: float | None = None) -> Path:  # noqa: N803
     """The part of (S, seed); with a guidance scale ``w``, the guided part."""
     return parts / (f"S{S}_seed{seed}.json" if w is None else f"S{S}_seed{seed}_w{w:g}.json")
+
+
+def cells_path(part: Path) -> Path:
+    """Where the cells of a part in progress are kept until the part is written: a run stopped
+    part-way (the end of a session, say) continues from its last finished cell."""
+    return part.parent / "in_progress" / part.stem
 
 
 def data_labels(n: int, seed: int) -> torch.Tensor:
@@ -104,11 +112,16 @@ def run_part(
         command=command,
         model_name=f"shipped mnist: {model.info['command']}",
         device=device,
+        cells_dir=cells_path(path),
     )
     record["meta"]["labels"] = (
         LABELS if w is None else f"classes 0-9 in turn, one per sample, guidance scale {w:g}"
     )
     write_json(path, record)
+    cells = cells_path(path)
+    shutil.rmtree(cells)  # the part now holds every cell
+    if not any(cells.parent.iterdir()):
+        cells.parent.rmdir()
     return record
 
 

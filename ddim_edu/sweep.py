@@ -288,6 +288,29 @@ def sample_cell(
     return x
 
 
+def _cell_path(cells_dir: Path, S: int, eta) -> Path:  # noqa: N803
+    return cells_dir / f"cell_S{S}_eta{eta if isinstance(eta, str) else f'{float(eta):g}'}.json"
+
+
+def _stored_cell(cells_dir: Path | None, S: int, eta, settings: dict) -> dict | None:  # noqa: N803
+    """The scores of cell (S, eta) stored in ``cells_dir`` by an earlier run, or None."""
+    import json
+
+    if cells_dir is None:
+        return None
+    path = _cell_path(cells_dir, S, eta)
+    if not path.exists():
+        return None
+    cell = json.loads(path.read_text())
+    if cell.get("settings") != json.loads(json.dumps(settings)) or cell.get("S") != S:
+        raise ValueError(
+            f"cells_dir: {str(path)!r} holds a cell made with other settings "
+            f"({cell.get('settings')}, S = {cell.get('S')}) than this run's ({settings}, S = {S}); "
+            "remove it, or give another cells_dir"
+        )
+    return cell["scores"]
+
+
 def run_sweep(
     eps_model: EpsModel,
     schedule: Schedule,
@@ -306,6 +329,7 @@ def run_sweep(
     progress: bool = True,
     command: str = "",
     model_name: str = "",
+    cells_dir: str | Path | None = None,
 ) -> dict | None:
     """The S x eta grid as a results record (the format of ``ddim_edu/records/digits_quality.json``).
 
@@ -313,6 +337,13 @@ def run_sweep(
     same noise seed. Under torchrun (``ctx`` from ``ddim_edu.distributed.setup``) the cells are
     split across ranks, balanced by their number of steps, and rank 0 gathers them: a cell's
     numbers do not depend on which rank computed it. Returns the record on rank 0, None elsewhere.
+
+    With ``cells_dir`` each cell's scores are written there (``cell_S{S}_eta{eta}.json``,
+    atomically) as soon as the cell is done, and a cell already stored there with the same
+    settings (n, seed, spacing, prediction, fast, batch, model_name, the target's metric and data)
+    is read instead of sampled: a long run that stops part-way continues from the cells
+    it finished, with the same numbers, since a cell depends only on x_T, its noise seed and its
+    own (S, eta). A stored cell made with other settings raises ValueError naming the file.
     """
     from . import distributed
 
@@ -325,7 +356,13 @@ def run_sweep(
     owned = distributed.split_cells([float(steps[j]) for _, j in cells], ctx.world)[ctx.rank]
     start = time.perf_counter()
     x_T = torch.randn(n, *target.shape, generator=torch.Generator().manual_seed(seed)).to(device)  # noqa: N806
-    mine = {}
+    settings = {"n": n, "seed": seed, "spacing": spacing, "prediction": prediction}
+    settings |= {"fast": fast, "batch": batch, "model": model_name}
+    settings |= {"metric": target.metric, "data": target.data}
+    if cells_dir is not None:
+        cells_dir = Path(cells_dir)
+        cells_dir.mkdir(parents=True, exist_ok=True)  # checked before the work
+    mine, earlier_s = {}, 0.0  # earlier_s: the time of the cells read from cells_dir
     bar = tqdm(
         total=len(owned),
         desc=f"S x eta grid (rank {ctx.rank})" if ctx.enabled else "S x eta grid",
@@ -333,6 +370,12 @@ def run_sweep(
     )
     for c in owned:
         i, j = cells[c]
+        stored = _stored_cell(cells_dir, steps[j], etas[i], settings)
+        if stored is not None:
+            mine[c] = stored | {"rank": ctx.rank}
+            earlier_s += stored["seconds"]
+            bar.update()
+            continue
         t0 = time.perf_counter()
         x = sample_cell(
             eps_model,
@@ -348,6 +391,11 @@ def run_sweep(
         )
         seconds = time.perf_counter() - t0
         mine[c] = {"seconds": seconds, "rank": ctx.rank, **target.score(x)}
+        if cells_dir is not None:
+            from .checkpoints import write_json
+
+            cell = {"S": steps[j], "eta": etas[i], "settings": settings, "scores": mine[c]}
+            write_json(_cell_path(cells_dir, steps[j], etas[i]), cell)
         bar.update()
     bar.close()
     parts = distributed.gather(ctx, mine)
@@ -382,7 +430,7 @@ def run_sweep(
             "spacing": spacing,
             "sampler": sampler,
             "batch": batch,
-            "wall_s": round(time.perf_counter() - start, 1),
+            "wall_s": round(time.perf_counter() - start + earlier_s, 1),
             "model": model_name,
             "data": target.data,
             "world_size": ctx.world,

@@ -241,3 +241,31 @@ def test_stored_mnist_grid_parts_load_as_sweeps_with_provenance_and_independent_
             ]
             assert summary["per_seed"][key][str(S)] == [round(v, 4) for v in values]
             assert abs(summary["mean"][i][k] - sum(values) / len(values)) < 1e-3
+
+
+@pytest.mark.slow
+def test_an_mnist_grid_part_stopped_part_way_continues_from_its_finished_cells(
+    tmp_path, monkeypatch
+):
+    import ddim_edu.sweep as sweep
+
+    script = load_script("mnist_grid")
+    path = tmp_path / "S2_seed0.json"
+    real, sampled = sweep.sample_cell, []
+
+    def stops_at_the_second_cell(*args, **kwargs):
+        sampled.append(args[4])
+        if len(sampled) == 2:
+            raise KeyboardInterrupt  # the session ends
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(sweep, "sample_cell", stops_at_the_second_cell)
+    with pytest.raises(KeyboardInterrupt):
+        script.run_part(2, 0, [0.0, 1.0], 20, path)
+    assert not path.exists()
+    assert [p.name for p in script.cells_path(path).iterdir()] == ["cell_S2_eta0.json"]
+    sampled.clear()
+    record = script.run_part(2, 0, [0.0, 1.0], 20, path)
+    assert sampled == [1.0]  # only the cell that was cut off is sampled again
+    assert json.loads(path.read_text())["grid"]["values"] == record["grid"]["values"]
+    assert list(tmp_path.iterdir()) == [path]  # and the cells in progress are gone

@@ -225,3 +225,44 @@ def test_a_run_dir_that_is_not_a_denoiser_run_is_named(tmp_path, capsys, no_grid
         "('train'); it is not a denoiser run of python -m ddim_edu train\n"
     )
     assert not (tmp_path / "grid.json").exists()
+
+
+def _tiny_sweep(cells_dir, **kw):
+    from ddim_edu.schedule import linear_schedule
+    from ddim_edu.sweep import run_sweep
+
+    schedule = linear_schedule()
+    mixture = GaussianMixture.example_2d()
+    target = make_target("gmm", n=200, seed=0)
+    args = dict(n=200, steps=[2, 5], etas=[0.0, "sigma_hat"], seed=3, progress=False)
+    return run_sweep(
+        mixture.eps_model(schedule), schedule, target, **(args | kw), cells_dir=cells_dir
+    )
+
+
+def test_a_stopped_sweep_continues_from_its_stored_cells_with_the_same_numbers(
+    tmp_path, monkeypatch
+):
+    import ddim_edu.sweep as sweep
+
+    first = _tiny_sweep(tmp_path / "cells")
+    names = sorted(p.name for p in (tmp_path / "cells").iterdir())
+    assert names == ["cell_S2_eta0.json", "cell_S2_etasigma_hat.json",
+                     "cell_S5_eta0.json", "cell_S5_etasigma_hat.json"]  # fmt: skip
+    (tmp_path / "cells" / "cell_S5_etasigma_hat.json").unlink()  # the run stopped before this cell
+    sampled = []
+    real = sweep.sample_cell
+    monkeypatch.setattr(
+        sweep, "sample_cell", lambda *a, **k: sampled.append(a[3:5]) or real(*a, **k)
+    )
+    again = _tiny_sweep(tmp_path / "cells")
+    assert sampled == [(5, "sigma_hat")]  # only the missing cell is sampled
+    assert again["grid"]["values"] == first["grid"]["values"]
+    fresh = _tiny_sweep(None)  # and a run without stored cells gives the same numbers
+    assert fresh["grid"]["values"] == first["grid"]["values"]
+
+
+def test_a_stored_cell_from_other_settings_is_refused(tmp_path):
+    _tiny_sweep(tmp_path / "cells")
+    with pytest.raises(ValueError, match=r"cells_dir: .*cell_S2_eta0.json.* other settings"):
+        _tiny_sweep(tmp_path / "cells", seed=4)
