@@ -1,5 +1,7 @@
 """The sweep: its results table, the floor it records for the 2-D sets, and where its noise comes from."""
 
+import json
+
 import pytest
 import torch
 from helpers import forbid
@@ -250,6 +252,9 @@ def test_a_stopped_sweep_continues_from_its_stored_cells_with_the_same_numbers(
     assert names == ["cell_S2_eta0.json", "cell_S2_etasigma_hat.json",
                      "cell_S5_eta0.json", "cell_S5_etasigma_hat.json"]  # fmt: skip
     (tmp_path / "cells" / "cell_S5_etasigma_hat.json").unlink()  # the run stopped before this cell
+    for path in (tmp_path / "cells").iterdir():  # the cells read back took 100 s each
+        cell = json.loads(path.read_text())
+        path.write_text(json.dumps(cell | {"scores": cell["scores"] | {"seconds": 100.0}}))
     sampled = []
     real = sweep.sample_cell
     monkeypatch.setattr(
@@ -258,6 +263,7 @@ def test_a_stopped_sweep_continues_from_its_stored_cells_with_the_same_numbers(
     again = _tiny_sweep(tmp_path / "cells")
     assert sampled == [(5, "sigma_hat")]  # only the missing cell is sampled
     assert again["grid"]["values"] == first["grid"]["values"]
+    assert again["meta"]["wall_s"] >= 300  # the time counts the cells read back (100 s each)
     fresh = _tiny_sweep(None)  # and a run without stored cells gives the same numbers
     assert fresh["grid"]["values"] == first["grid"]["values"]
 
